@@ -1,0 +1,44 @@
+"""The one settings object, read from `HPSEARCH_*` environment variables.
+
+Defaults are the embedded laptop mode: a SQLite file and a checkpoint folder
+under `./hpsearch-data/`, no Redis (local worker processes), data paths
+resolved under the current directory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HPSEARCH_", extra="ignore")
+
+    home: Path = Path("hpsearch-data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_root: Path = Path(".")
+    checkpoint_root: Path | None = None
+    heartbeat_s: float = Field(2.0, gt=0.0)
+    stale_after_s: float = Field(10.0, gt=0.0)
+    api_tokens: list[str] = Field(default_factory=list)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'hpsearch.db').resolve()}"
+
+    @property
+    def resolved_checkpoint_root(self) -> Path:
+        return (self.checkpoint_root or self.home / "checkpoints").resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
