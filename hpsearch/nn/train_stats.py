@@ -1,0 +1,99 @@
+"""The per-epoch record of the trainer (babysitting statistics, notes part 3).
+
+Everything here runs once per epoch, never per iteration: activation
+statistics come from one test-mode forward pass over the epoch's last batch,
+gradient histograms from that batch's gradients, update ratios from the
+epoch's last update. All values are plain floats, ints, lists and dicts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hpsearch.nn.model import MLP
+    from hpsearch.nn.trainer import _Run
+
+__all__ = ["HISTOGRAM_BINS", "decimate", "epoch_statistics", "histogram"]
+
+HISTOGRAM_BINS = 20
+_RELU_FAMILY = ("relu", "leaky_relu", "prelu")
+
+
+def histogram(values: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, list[float] | list[int]]:
+    """{"edges": bins + 1 floats, "counts": bins ints} over the finite values' range."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"edges": [0.0] * (bins + 1), "counts": [0] * bins}
+    counts, edges = np.histogram(finite, bins=bins)
+    return {"edges": [float(edge) for edge in edges], "counts": [int(c) for c in counts]}
+
+
+def decimate(values: np.ndarray, points: int) -> list[float]:
+    """At most `points` values: bucket means of consecutive values when there are more."""
+    if len(values) <= points:
+        return [float(v) for v in values]
+    starts = np.linspace(0, len(values), points, endpoint=False).astype(np.intp)
+    sums = np.add.reduceat(values, starts)
+    counts = np.diff(np.append(starts, len(values)))
+    return [float(v) for v in sums / counts]
+
+
+def _update_ratios(model: MLP, before: np.ndarray) -> dict[str, float]:
+    """||param after - param before|| / ||param before|| for the epoch's last update."""
+    ratios, offset = {}, 0
+    for name, array in model.params.items():
+        old = before[offset : offset + array.size]
+        change = float(np.linalg.norm(array.ravel() - old))
+        ratios[name] = change / max(float(np.linalg.norm(old)), 1e-12)
+        offset += array.size
+    return ratios
+
+
+def _ema_accuracy(model: MLP, run: _Run, X_val: np.ndarray, y_val: np.ndarray) -> float | None:
+    if run.ema is None:
+        return None
+    saved = model.param_vector.copy()
+    model.param_vector[...] = run.ema
+    try:
+        return model.accuracy(X_val, y_val)
+    finally:
+        model.param_vector[...] = saved
+
+
+def epoch_statistics(
+    model: MLP,
+    run: _Run,
+    epoch: int,
+    losses: np.ndarray,
+    before: np.ndarray,
+    last_batch: np.ndarray,
+    data: tuple[np.ndarray, ...],
+) -> dict[str, Any]:
+    """The epoch record without learning_rate, momentum, iterations, duration_s."""
+    _, _, X_val, y_val, X_sub, y_sub = data
+    val_loss, val_accuracy = model.evaluate(X_val, y_val)
+    _, activations = model.forward_with_stats(last_batch)
+    record: dict[str, Any] = {
+        "epoch": epoch + 1,
+        "train_loss": float(losses.mean()),
+        "loss_history": decimate(losses, run.config.loss_history_points),
+        "train_accuracy": model.accuracy(X_sub, y_sub),
+        "val_loss": val_loss,
+        "val_accuracy": val_accuracy,
+        "ema_val_accuracy": _ema_accuracy(model, run, X_val, y_val),
+        "update_ratios": _update_ratios(model, before),
+        "activation_histograms": {k: histogram(v) for k, v in activations.items()},
+        "gradient_histograms": {
+            f"layer{i}": histogram(model.grads[f"W{i}"]) for i in range(1, model.num_layers + 1)
+        },
+        "dead_relu_fraction": {},
+    }
+    if model.config.activation in _RELU_FAMILY:
+        record["dead_relu_fraction"] = {
+            name: float(np.mean(np.all(values <= 0, axis=0)))
+            for name, values in activations.items()
+        }
+    return record
