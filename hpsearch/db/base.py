@@ -1,0 +1,66 @@
+"""What every part of the storage API shares: the engine, transactions, row look-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session
+
+from hpsearch.db.engine import session_scope
+from hpsearch.db.models import Base, SearchRow, TrialRow
+from hpsearch.errors import NotFoundError
+
+__all__ = ["StoreBase"]
+
+RowT = TypeVar("RowT", bound=DeclarativeBase)
+_NOUNS = {"searches": "search", "trials": "trial", "workers": "worker", "stages": "stage"}
+
+
+class StoreBase:
+    """Holds the engine; each public method of a store is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _write(self) -> AbstractContextManager[Session]:
+        return session_scope(self.engine, write=True)
+
+    def _read(self) -> AbstractContextManager[Session]:
+        return session_scope(self.engine, write=False)
+
+    @staticmethod
+    def _get(session: Session, row_type: type[RowT], key: Any, *, lock: bool = False) -> RowT:
+        row = session.get(row_type, key, with_for_update=lock or None)
+        if row is None:
+            noun = _NOUNS.get(row_type.__tablename__, row_type.__tablename__)
+            raise NotFoundError(f"{noun} {key!r} does not exist")
+        return row
+
+    def _search_row(self, session: Session, search_id: int, *, lock: bool = False) -> SearchRow:
+        return self._get(session, SearchRow, search_id, lock=lock)
+
+    def _trial_row(self, session: Session, trial_id: int, *, lock: bool = False) -> TrialRow:
+        return self._get(session, TrialRow, trial_id, lock=lock)
+
+    @staticmethod
+    def _insert(session: Session, row_type: type[Base]) -> postgresql.Insert | sqlite.Insert:
+        """A dialect INSERT that supports `on_conflict_do_nothing` / `_do_update`."""
+        if session.get_bind().dialect.name == "postgresql":
+            return postgresql.insert(row_type)
+        return sqlite.insert(row_type)
+
+    def _insert_ignoring_conflicts(
+        self,
+        session: Session,
+        row_type: type[Base],
+        rows: Sequence[Mapping[str, Any]],
+        keys: Sequence[str],
+    ) -> None:
+        """INSERT ... ON CONFLICT (keys) DO NOTHING: existing rows win."""
+        if rows:
+            statement = self._insert(session, row_type).on_conflict_do_nothing(index_elements=keys)
+            session.execute(statement, list(rows))

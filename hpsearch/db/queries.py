@@ -1,0 +1,120 @@
+"""Read-only views of trials: one trial, a search's state, leaderboards, the queue."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+
+from hpsearch.db.base import StoreBase
+from hpsearch.db.convert import (
+    check_choice,
+    check_non_negative,
+    check_positive,
+    to_record,
+    trial_view,
+)
+from hpsearch.db.models import SearchRow, TrialRow
+from hpsearch.db.records import TRIAL_STATUSES, TrialRecord, TrialView
+
+__all__ = ["TRIAL_ORDERINGS", "TrialQueries"]
+
+MAX_PAGE = 1000
+# Leaderboard orderings: name -> (column, descending). Ties break on trial id.
+TRIAL_ORDERINGS: Mapping[str, tuple[Any, bool]] = MappingProxyType(
+    {
+        "best_val_accuracy": (TrialRow.best_val_accuracy, True),
+        "last_epoch": (TrialRow.last_epoch, True),
+        "finished_at": (TrialRow.finished_at, True),
+        "started_at": (TrialRow.started_at, False),
+        "index": (TrialRow.index, False),
+    }
+)
+
+
+class TrialQueries(StoreBase):
+    def get_trial(self, trial_id: int) -> TrialRecord:
+        with self._read() as session:
+            return to_record(TrialRecord, self._trial_row(session, trial_id))
+
+    def search_state(self, search_id: int) -> list[TrialView]:
+        """Every trial of the search, by (stage, index), as the scheduler sees it."""
+        with self._read() as session:
+            self._search_row(session, search_id)
+            rows = session.scalars(
+                select(TrialRow)
+                .where(TrialRow.search_id == search_id)
+                .order_by(TrialRow.stage, TrialRow.index)
+            ).all()
+            return [trial_view(row) for row in rows]
+
+    def trial_counts(self, search_id: int) -> dict[str, int]:
+        """How many trials of the search are in each status (every status listed)."""
+        with self._read() as session:
+            self._search_row(session, search_id)
+            counted = session.execute(
+                select(TrialRow.status, func.count())
+                .where(TrialRow.search_id == search_id)
+                .group_by(TrialRow.status)
+            ).all()
+        counts = dict.fromkeys(TRIAL_STATUSES, 0)
+        counts.update({status: count for status, count in counted})
+        return counts
+
+    def queued_trial_ids(self, search_id: int | None = None) -> list[int]:
+        """Ids of queued trials of running searches, oldest first (to re-enqueue)."""
+        query = (
+            select(TrialRow.id)
+            .join(SearchRow, SearchRow.id == TrialRow.search_id)
+            .where(TrialRow.status == "queued", SearchRow.status == "running")
+            .order_by(TrialRow.id)
+        )
+        if search_id is not None:
+            query = query.where(TrialRow.search_id == search_id)
+        with self._read() as session:
+            return list(session.scalars(query).all())
+
+    def best_trials(
+        self,
+        search_id: int,
+        limit: int = 10,
+        offset: int = 0,
+        status: str | Collection[str] | None = None,
+        stage: int | None = None,
+        order_by: str = "best_val_accuracy",
+    ) -> list[TrialRecord]:
+        """A page of the search's trials, best first by `order_by` (see TRIAL_ORDERINGS).
+
+        Trials without a value for the ordering come last; ties break on id.
+        """
+        query = select(TrialRow).where(TrialRow.search_id == search_id)
+        query = query.where(*_trial_filters(status, stage))
+        query = query.order_by(_ordering(order_by), TrialRow.id)
+        check_positive(limit, "limit")
+        if limit > MAX_PAGE:
+            raise ValueError(f"limit must be at most {MAX_PAGE}; got {limit}")
+        query = query.limit(limit).offset(check_non_negative(offset, "offset"))
+        with self._read() as session:
+            self._search_row(session, search_id)
+            return [to_record(TrialRecord, row) for row in session.scalars(query).all()]
+
+
+def _trial_filters(
+    status: str | Collection[str] | None, stage: int | None
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        for value in statuses:
+            check_choice(value, TRIAL_STATUSES, "status")
+        filters.append(TrialRow.status.in_(statuses))
+    if stage is not None:
+        filters.append(TrialRow.stage == check_non_negative(stage, "stage"))
+    return filters
+
+
+def _ordering(order_by: str) -> ColumnElement[Any]:
+    column, descending = TRIAL_ORDERINGS[check_choice(order_by, TRIAL_ORDERINGS, "order_by")]
+    return column.desc().nulls_last() if descending else column.asc().nulls_last()

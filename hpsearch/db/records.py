@@ -1,0 +1,172 @@
+"""Frozen records returned by the storage API, and the value sets it accepts.
+
+Records are plain immutable values copied out of a transaction; they never
+hold a database session. JSON fields are plain `dict`/`list` values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "FAILURE_KINDS",
+    "FINISHED_TRIAL_STATUSES",
+    "RETRY_BUDGETS",
+    "SEARCH_STATUSES",
+    "SEARCH_TRANSITIONS",
+    "TRIAL_STATUSES",
+    "CheckpointRecord",
+    "EpochRecord",
+    "NewTrial",
+    "SearchRecord",
+    "StageRecord",
+    "TrialHeartbeat",
+    "TrialRecord",
+    "TrialView",
+    "WorkerRecord",
+]
+
+SEARCH_STATUSES = ("running", "paused", "completed", "cancelled", "failed")
+SEARCH_TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "running": frozenset({"paused", "completed", "cancelled", "failed"}),
+        "paused": frozenset({"running", "cancelled", "failed"}),
+        "completed": frozenset(),
+        "cancelled": frozenset(),
+        "failed": frozenset(),
+    }
+)
+TRIAL_STATUSES = ("queued", "running", "completed", "diverged", "failed", "cancelled")
+FINISHED_TRIAL_STATUSES = frozenset({"completed", "diverged", "failed", "cancelled"})
+FAILURE_KINDS = ("infrastructure", "oom", "divergence", "cancel", "error")
+# Retries allowed after a failure of each kind (a trial runs at most 1 + budget times).
+RETRY_BUDGETS: Mapping[str, int] = MappingProxyType(
+    {"infrastructure": 3, "oom": 1, "divergence": 0, "cancel": 0, "error": 0}
+)
+DEFAULT_MAX_ATTEMPTS = 1 + max(RETRY_BUDGETS.values())
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    id: int
+    name: str
+    spec: dict[str, Any]
+    status: str
+    seed: int
+    created_at: datetime
+    finished_at: datetime | None
+    budget_epochs: int | None
+    concurrency: int
+    best_trial_id: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    search_id: int
+    stage: int
+    space: dict[str, Any]
+    warnings: list[Any]
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class NewTrial:
+    """A trial the master wants to exist; (stage, index) identifies it in its search."""
+
+    stage: int
+    index: int
+    params: dict[str, Any]
+    config: dict[str, Any]
+    train_seed: int
+    epochs: int
+    parent_trial_id: int | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    id: int
+    search_id: int
+    stage: int
+    index: int
+    params: dict[str, Any]
+    config: dict[str, Any]
+    train_seed: int
+    epochs: int
+    parent_trial_id: int | None
+    status: str
+    attempts: int
+    max_attempts: int
+    worker_id: str | None
+    heartbeat_at: datetime | None
+    enqueued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    best_val_accuracy: float | None
+    last_epoch: int | None
+    error: str | None
+    failure_kind: str | None
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """What the scheduler needs to know about one trial of a search."""
+
+    trial_id: int
+    stage: int
+    index: int
+    status: str
+    params: dict[str, Any]
+    best_val_accuracy: float | None
+    last_epoch: int | None
+    parent_trial_id: int | None
+
+
+@dataclass(frozen=True)
+class TrialHeartbeat:
+    """`owned` is False when the trial is no longer running under this worker."""
+
+    owned: bool
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    trial_id: int
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+    train_accuracy: float | None
+    val_accuracy: float | None
+    ema_val_accuracy: float | None
+    learning_rate: float | None
+    stats: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    id: int
+    trial_id: int
+    epoch: int
+    path: str
+    val_accuracy: float | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_heartbeat: datetime
+    current_trial_id: int | None
+    status: str
+    alive: bool

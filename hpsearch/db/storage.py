@@ -1,0 +1,63 @@
+"""The storage API that the API, the master and the workers call.
+
+`open_storage(url)` creates the engine, applies the migrations and returns a
+`Storage`. Every public method of `Storage` is one transaction and returns
+frozen records from `hpsearch.db.records`, never ORM objects. Errors are those
+of `hpsearch.errors`: NotFoundError for a missing row, ConflictError for a lost
+race or a forbidden transition, StorageError for a database failure (with the
+URL's password hidden); bad arguments raise ValueError/TypeError naming them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from hpsearch.db.engine import create_db_engine, safe_url
+from hpsearch.db.metrics import MetricStore
+from hpsearch.db.migrate import upgrade_to_head
+from hpsearch.db.queries import TrialQueries
+from hpsearch.db.searches import SearchStore
+from hpsearch.db.trials import TrialStore
+from hpsearch.db.workers import WorkerStore
+from hpsearch.errors import HpsearchError, StorageError
+from hpsearch.settings import get_settings
+
+__all__ = ["Storage", "open_storage"]
+
+
+class Storage(SearchStore, TrialStore, TrialQueries, MetricStore, WorkerStore):
+    """Searches, stages, trials, epochs, checkpoints and workers, over one engine.
+
+    Safe to share between threads; each process opens its own (engines do
+    not survive a fork).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password hidden."""
+        return safe_url(self.engine.url)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+
+def open_storage(url: str | None = None) -> Storage:
+    """Open the database at `url` (default: settings.resolved_database_url), migrated to head.
+
+    Raises StorageError, with the password hidden, when the database cannot be reached.
+    """
+    url = url or get_settings().resolved_database_url
+    engine = create_db_engine(url)
+    try:
+        upgrade_to_head(engine)
+    except HpsearchError:
+        engine.dispose()
+        raise
+    except Exception as error:
+        engine.dispose()
+        raise StorageError(f"cannot migrate database {safe_url(url)}: {error}") from error
+    return Storage(engine)

@@ -1,0 +1,306 @@
+"""The trial lifecycle: add, claim, heartbeat, finish, cancel, requeue, reap.
+
+Every state change is a conditional UPDATE (or a locked read) inside one
+transaction, so a trial delivered twice runs once, a requeued trial ignores
+its old worker, and concurrent masters never duplicate a (stage, index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+
+from hpsearch.db.base import StoreBase
+from hpsearch.db.convert import (
+    check_choice,
+    check_non_negative,
+    check_positive,
+    json_safe,
+    to_record,
+    utc_now,
+)
+from hpsearch.db.models import SearchRow, TrialRow
+from hpsearch.db.records import (
+    FAILURE_KINDS,
+    FINISHED_TRIAL_STATUSES,
+    RETRY_BUDGETS,
+    SEARCH_TRANSITIONS,
+    NewTrial,
+    TrialHeartbeat,
+    TrialRecord,
+)
+from hpsearch.errors import ConflictError
+
+__all__ = ["TrialStore", "default_failure_kind", "may_retry"]
+
+_DEFAULT_FAILURE_KIND = {"diverged": "divergence", "cancelled": "cancel", "failed": "error"}
+
+
+def default_failure_kind(status: str) -> str | None:
+    return _DEFAULT_FAILURE_KIND.get(status)
+
+
+def may_retry(row: TrialRow, failure_kind: str) -> bool:
+    """Whether a trial that failed this way gets another attempt (RETRY_BUDGETS)."""
+    retries_used = max(row.attempts - 1, 0)
+    return (
+        not row.cancel_requested
+        and retries_used < RETRY_BUDGETS[failure_kind]
+        and row.attempts < row.max_attempts
+    )
+
+
+def _check_new_trial(trial: NewTrial, position: int) -> None:
+    name = f"trials[{position}]"
+    check_non_negative(trial.stage, f"{name}.stage")
+    check_non_negative(trial.index, f"{name}.index")
+    check_non_negative(trial.train_seed, f"{name}.train_seed")
+    check_positive(trial.epochs, f"{name}.epochs")
+    check_positive(trial.max_attempts, f"{name}.max_attempts")
+
+
+def _new_trial_values(search_id: int, trial: NewTrial, now: datetime) -> dict[str, object]:
+    return {
+        "search_id": search_id,
+        "stage": trial.stage,
+        "index": trial.index,
+        "params": json_safe(trial.params, "params"),
+        "config": json_safe(trial.config, "config"),
+        "train_seed": trial.train_seed,
+        "epochs": trial.epochs,
+        "parent_trial_id": trial.parent_trial_id,
+        "status": "queued",
+        "attempts": 0,
+        "max_attempts": trial.max_attempts,
+        "enqueued_at": now,
+        "cancel_requested": False,
+    }
+
+
+class TrialStore(StoreBase):
+    def add_trials(self, search_id: int, trials: Sequence[NewTrial]) -> list[TrialRecord]:
+        """Create the trials that do not exist yet; return all of them, in input order.
+
+        A (stage, index) already stored keeps its stored row (INSERT ... ON
+        CONFLICT DO NOTHING), so concurrent callers never duplicate a trial.
+        """
+        keys = [(trial.stage, trial.index) for trial in trials]
+        for position, trial in enumerate(trials):
+            _check_new_trial(trial, position)
+        if len(set(keys)) != len(keys):
+            raise ValueError("trials repeat a (stage, index) pair")
+        now = utc_now()
+        values = [_new_trial_values(search_id, trial, now) for trial in trials]
+        with self._write() as session:
+            search = self._search_row(session, search_id)
+            if not SEARCH_TRANSITIONS[search.status]:
+                raise ConflictError(f"search {search_id} is {search.status}; it takes no trials")
+            self._insert_ignoring_conflicts(
+                session, TrialRow, values, ["search_id", "stage", "index"]
+            )
+            stages = sorted({stage for stage, _ in keys})
+            rows = session.scalars(
+                select(TrialRow).where(TrialRow.search_id == search_id, TrialRow.stage.in_(stages))
+            ).all()
+            by_key = {(row.stage, row.index): row for row in rows}
+            return [to_record(TrialRecord, by_key[key]) for key in keys]
+
+    def claim_trial(self, trial_id: int, worker_id: str) -> TrialRecord | None:
+        """Start a queued trial under `worker_id`; None if it is not claimable.
+
+        Not claimable: not queued (already running, finished or cancelled), out
+        of attempts, or its search is not running (paused trials stay queued).
+        """
+        _check_worker_id(worker_id)
+        now = utc_now()
+        search_running = exists().where(
+            SearchRow.id == TrialRow.search_id, SearchRow.status == "running"
+        )
+        statement = (
+            update(TrialRow)
+            .where(
+                TrialRow.id == trial_id,
+                TrialRow.status == "queued",
+                TrialRow.attempts < TrialRow.max_attempts,
+                search_running,
+            )
+            .values(
+                status="running",
+                worker_id=worker_id,
+                started_at=now,
+                heartbeat_at=now,
+                finished_at=None,
+                attempts=TrialRow.attempts + 1,
+            )
+            .returning(TrialRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        with self._write() as session:
+            if session.execute(statement).first() is None:
+                self._trial_row(session, trial_id)
+                return None
+            return to_record(TrialRecord, self._trial_row(session, trial_id))
+
+    def heartbeat(self, trial_id: int, worker_id: str) -> TrialHeartbeat:
+        """Refresh the trial's heartbeat if it still runs under `worker_id`."""
+        statement = (
+            update(TrialRow)
+            .where(
+                TrialRow.id == trial_id,
+                TrialRow.worker_id == worker_id,
+                TrialRow.status == "running",
+            )
+            .values(heartbeat_at=utc_now())
+            .returning(TrialRow.cancel_requested)
+            .execution_options(synchronize_session=False)
+        )
+        with self._write() as session:
+            cancel_requested = session.execute(statement).scalar()
+            if cancel_requested is None:
+                row = self._trial_row(session, trial_id)
+                return TrialHeartbeat(owned=False, cancel_requested=row.cancel_requested)
+            return TrialHeartbeat(owned=True, cancel_requested=bool(cancel_requested))
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        worker_id: str,
+        status: str,
+        error: str | None = None,
+        failure_kind: str | None = None,
+    ) -> TrialRecord | None:
+        """End the trial's current attempt; None if it no longer runs under `worker_id`.
+
+        `status` is one of completed, diverged, failed, cancelled. A `failed`
+        attempt whose failure kind (default `error`) still has retries left in
+        RETRY_BUDGETS goes back to `queued` instead: look at the returned status.
+        """
+        check_choice(status, sorted(FINISHED_TRIAL_STATUSES), "status")
+        kind = failure_kind if failure_kind is not None else default_failure_kind(status)
+        if kind is not None:
+            check_choice(kind, FAILURE_KINDS, "failure_kind")
+        with self._write() as session:
+            row = self._trial_row(session, trial_id, lock=True)
+            if row.status != "running" or row.worker_id != worker_id:
+                return None
+            if status == "failed" and kind is not None and may_retry(row, kind):
+                _requeue(row, error or f"attempt {row.attempts} failed ({kind})", kind)
+            else:
+                _finish(row, status, error, kind if status != "completed" else None)
+            session.flush()
+            return to_record(TrialRecord, row)
+
+    def request_cancel_trial(self, trial_id: int) -> TrialRecord:
+        """Cancel a queued trial now; ask a running one to stop; leave finished ones."""
+        with self._write() as session:
+            row = self._trial_row(session, trial_id, lock=True)
+            _cancel(row, "cancelled on request")
+            session.flush()
+            return to_record(TrialRecord, row)
+
+    def request_cancel_search(self, search_id: int, reason: str | None = None) -> int:
+        """Cancel the search and its unfinished trials; return how many trials it touched.
+
+        Queued trials become cancelled at once, running ones get cancel_requested.
+        """
+        with self._write() as session:
+            search = self._search_row(session, search_id, lock=True)
+            if search.status in ("completed", "failed"):
+                raise ConflictError(f"search {search_id} is {search.status}; nothing to cancel")
+            if search.status != "cancelled":
+                search.status = "cancelled"
+                search.finished_at = utc_now()
+                search.reason = reason or "cancelled on request"
+            rows = session.scalars(
+                select(TrialRow)
+                .where(TrialRow.search_id == search_id, TrialRow.status.in_(("queued", "running")))
+                .with_for_update()
+            ).all()
+            for row in rows:
+                _cancel(row, search.reason or "search cancelled")
+            return len(rows)
+
+    def requeue_trial(self, trial_id: int, reason: str) -> TrialRecord:
+        """Put a running, failed, diverged or cancelled trial back in the queue by hand.
+
+        It gets one more attempt if it had used them all. A completed trial, or
+        one of a finished search, raises ConflictError.
+        """
+        with self._write() as session:
+            row = self._trial_row(session, trial_id, lock=True)
+            search = self._search_row(session, row.search_id)
+            if row.status == "completed" or not SEARCH_TRANSITIONS[search.status]:
+                raise ConflictError(
+                    f"trial {trial_id} is {row.status} in a {search.status} search; "
+                    "it cannot be requeued"
+                )
+            if row.status != "queued":
+                row.max_attempts = max(row.max_attempts, row.attempts + 1)
+                row.cancel_requested = False
+                _requeue(row, reason, None)
+            session.flush()
+            return to_record(TrialRecord, row)
+
+    def reap_stale(self, stale_after_s: float, now: datetime | None = None) -> list[TrialRecord]:
+        """Requeue (or fail, when out of retries) running trials with a stale heartbeat.
+
+        A silent worker is an `infrastructure` failure. Returns the changed trials.
+        """
+        if not stale_after_s > 0:
+            raise ValueError(f"stale_after_s must be positive; got {stale_after_s!r}")
+        now = now or utc_now()
+        cutoff = now - timedelta(seconds=stale_after_s)
+        with self._write() as session:
+            rows = _stale_rows(session, cutoff)
+            for row in rows:
+                age_s = (now - row.heartbeat_at).total_seconds() if row.heartbeat_at else None
+                reason = f"worker {row.worker_id} silent for {age_s or 0:.0f} s"
+                if row.cancel_requested:
+                    _finish(row, "cancelled", reason, "cancel")
+                elif may_retry(row, "infrastructure"):
+                    _requeue(row, reason, "infrastructure")
+                else:
+                    _finish(row, "failed", f"{reason}; out of retries", "infrastructure")
+            session.flush()
+            return [to_record(TrialRecord, row) for row in rows]
+
+
+def _stale_rows(session: Session, cutoff: datetime) -> Sequence[TrialRow]:
+    return session.scalars(
+        select(TrialRow)
+        .where(TrialRow.status == "running", TrialRow.heartbeat_at < cutoff)
+        .order_by(TrialRow.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+
+
+def _check_worker_id(worker_id: str) -> None:
+    if not isinstance(worker_id, str) or not worker_id or len(worker_id) > 200:
+        raise ValueError(f"worker_id must be 1 to 200 characters; got {worker_id!r}")
+
+
+def _requeue(row: TrialRow, reason: str, failure_kind: str | None) -> None:
+    row.status = "queued"
+    row.worker_id = None
+    row.heartbeat_at = None
+    row.started_at = None
+    row.enqueued_at = utc_now()
+    row.error = reason
+    row.failure_kind = failure_kind
+
+
+def _finish(row: TrialRow, status: str, error: str | None, failure_kind: str | None) -> None:
+    row.status = status
+    row.finished_at = utc_now()
+    row.error = error
+    row.failure_kind = failure_kind
+
+
+def _cancel(row: TrialRow, reason: str) -> None:
+    if row.status == "queued":
+        _finish(row, "cancelled", reason, "cancel")
+    elif row.status == "running":
+        row.cancel_requested = True
