@@ -21,10 +21,12 @@ hyperparameters (they run every iteration) and fall back to the defaults below
 for a missing one.
 
 Speed: all arithmetic stays in the dtype of ``w`` (scalars are converted to
-Python floats, which NumPy treats as weakly typed), every rule allocates at
-most one temporary the size of ``w``, and the rest is done with ``out=``.
-Rules work on any array, so a trainer that keeps all parameters as views of
-one flat buffer can update them with a single call.
+Python floats, which NumPy treats as weakly typed), every rule allocates one
+scratch buffer (at most `CHUNK_ELEMENTS` long) and does the rest with ``out=``,
+and large contiguous arrays are processed chunk by chunk so that the rule's
+passes hit the CPU cache. Rules work on any array, so a trainer that keeps all
+parameters (and all gradients) as views of one flat buffer can update them
+with a single call, saving the per-array Python overhead on small networks.
 """
 
 from __future__ import annotations
