@@ -10,8 +10,8 @@
 
 The data batches (any number present, in numeric order) form the training
 data, from which `val_fraction` is carved out (seeded, stratified); the test
-batch, when present, is the test split. Pixels stay in 0..255 as float32;
-features are (3, 32, 32) images.
+batch, when present, is the test split (`test_fraction` is not used).
+Pixels stay in 0..255 as float32; features are (3, 32, 32) images.
 """
 
 from __future__ import annotations

@@ -285,16 +285,7 @@ def assemble_dataset(
         splits = _split_whole(arrays["X"], arrays["y"], config)
     else:
         splits = {key: arrays[key] for key in arrays if key[:2] in ("X_", "y_")}
-    features: dict[str, np.ndarray] = {}
-    for split in SPLIT_NAMES:
-        if f"X_{split}" in splits:
-            features[split], found_shape = check_features(splits[f"X_{split}"], f"X_{split}")
-            image_shape = image_shape or found_shape
-            if len(features[split]) != len(splits[f"y_{split}"]):
-                raise DataError(
-                    f"X_{split} has {len(features[split])} examples but y_{split} has "
-                    f"{len(splits[f'y_{split}'])}"
-                )
+    features, found_shape = _check_split_features(splits)
     targets, task, num_classes, class_names = encode_targets(
         {f"y_{split}": splits[f"y_{split}"] for split in features}
     )
@@ -309,9 +300,28 @@ def assemble_dataset(
         num_classes=num_classes,
         task=task,
         name=name,
-        image_shape=image_shape,
+        image_shape=image_shape or found_shape,
         class_names=class_names,
     )
+
+
+def _check_split_features(
+    splits: Mapping[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], tuple[int, int, int] | None]:
+    """float32 (N, D) features per split name, and the image shape of 3-D/4-D X."""
+    features: dict[str, np.ndarray] = {}
+    image_shape = None
+    for split in SPLIT_NAMES:
+        if f"X_{split}" not in splits:
+            continue
+        features[split], found_shape = check_features(splits[f"X_{split}"], f"X_{split}")
+        image_shape = image_shape or found_shape
+        num_labels = len(splits[f"y_{split}"])
+        if len(features[split]) != num_labels:
+            raise DataError(
+                f"X_{split} has {len(features[split])} examples but y_{split} has {num_labels}"
+            )
+    return features, image_shape
 
 
 def _split_whole(X: np.ndarray, y: np.ndarray, config: DataConfig) -> dict[str, np.ndarray]:

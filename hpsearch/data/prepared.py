@@ -3,9 +3,10 @@
 `prepare_data` loads the data set, fits the preprocessor on its training
 split and transforms every split. `prepare_data_cached` keeps the last few
 results per process, keyed by the JSON of both configs, the data root and
-the data file's size and modification time, so a worker that runs many
-trials on one data set loads and preprocesses it once. Cached arrays are
-read-only: a trial that wants to modify them must copy them first.
+the size and modification time of the data file (or of every file in a
+CIFAR-10 folder), so a worker that runs many trials on one data set loads
+and preprocesses it once. Cached arrays are read-only: a trial that wants
+to modify them must copy them first.
 """
 
 from __future__ import annotations
@@ -109,11 +110,17 @@ def clear_prepared_cache() -> None:
     _prepare_from_key.cache_clear()
 
 
-def _file_signature(config: DataConfig, data_root: Path) -> list[int] | None:
+def _file_signature(config: DataConfig, data_root: Path) -> list[list[object]] | None:
+    """(name, size, mtime) of the data file, or of every entry of a data folder."""
     if not config.path or config.source not in ("npz", "csv", "cifar10"):
         return None
-    stat = resolve_data_path(data_root, config.path).stat()
-    return [stat.st_size, stat.st_mtime_ns]
+    path = resolve_data_path(data_root, config.path)
+    entries = sorted(path.iterdir()) if path.is_dir() else [path]
+    signature: list[list[object]] = []
+    for entry in entries:
+        stat = entry.stat()
+        signature.append([entry.name, stat.st_size, stat.st_mtime_ns])
+    return signature
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
