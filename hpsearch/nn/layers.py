@@ -131,8 +131,10 @@ def leaky_relu_forward(x: np.ndarray, alpha: float) -> tuple[np.ndarray, Cache]:
 def leaky_relu_backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
     """Gradient of leaky ReLU: dout where x > 0, alpha * dout elsewhere."""
     positive, slope = cache
-    dx = dout * slope
-    np.copyto(dx, dout, where=positive)
+    dx = np.multiply(dout, positive)
+    negative_part = np.multiply(dout, ~positive)
+    negative_part *= slope
+    dx += negative_part
     return dx
 
 
@@ -140,7 +142,8 @@ def prelu_forward(x: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, Cache]:
     """Parametric ReLU with one learned slope per unit.
 
     Inputs: x (N, M), alpha (M,) (neither modified).
-    Returns: out (N, M) = x where x > 0, alpha * x elsewhere; cache (x, alpha, mask).
+    Returns: out (N, M) = x where x > 0, alpha * x elsewhere;
+    cache (min(x, 0), alpha, mask x > 0).
     """
     _check_float("x", x, 2)
     _check_float("alpha", alpha, 1)
@@ -148,19 +151,21 @@ def prelu_forward(x: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, Cache]:
         raise ValueError(f"alpha must have shape ({x.shape[1]},), got {alpha.shape}")
     _check_same_dtype("alpha", alpha, x)
     positive = x > 0
-    out = x * alpha
-    np.copyto(out, x, where=positive)
-    return out, (x, alpha, positive)
+    negative_part = np.minimum(x, 0)
+    out = np.maximum(x, 0)
+    out += negative_part * alpha
+    return out, (negative_part, alpha, positive)
 
 
 def prelu_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of PReLU. Returns dx (N, M) and dalpha (M,) = sum_n dout * x over x <= 0."""
-    x, alpha, positive = cache
-    dx = dout * alpha
-    np.copyto(dx, dout, where=positive)
-    weighted = dout * x
-    np.copyto(weighted, 0, where=positive)
-    return dx, weighted.sum(axis=0)
+    negative_part, alpha, positive = cache
+    dx = np.multiply(dout, positive)
+    dx_negative = np.multiply(dout, ~positive)
+    dx_negative *= alpha
+    dx += dx_negative
+    np.multiply(dout, negative_part, out=dx_negative)
+    return dx, dx_negative.sum(axis=0)
 
 
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, Cache]:
@@ -182,16 +187,19 @@ def tanh_backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
 def stable_sigmoid(x: np.ndarray) -> np.ndarray:
     """Logistic function 1 / (1 + exp(-x)) without overflow for large |x|.
 
-    Uses exp(-|x|) <= 1: sigma = 1/(1+e) for x >= 0 and e/(1+e) for x < 0.
+    With e = exp(-|x|) <= 1: sigma = 1/(1+e) for x >= 0 and e/(1+e) for x < 0,
+    written as (e + [x >= 0] * (1 - e)) / (1 + e) (masked writes are slow in numpy).
     Returns a new array of x's dtype.
     """
     e = np.abs(x)
     np.negative(e, out=e)
     np.exp(e, out=e)
-    denominator = e + 1
-    np.copyto(e, 1, where=x >= 0)
-    np.divide(e, denominator, out=e)
-    return e
+    numerator = np.subtract(1, e)
+    numerator *= x >= 0
+    numerator += e
+    e += 1
+    numerator /= e
+    return numerator
 
 
 def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, Cache]:
@@ -230,9 +238,10 @@ def maxout_forward(
     winner = np.zeros(out.shape, dtype=np.uint8)
     for piece in range(1, pieces):
         candidate = z[:, piece * units : (piece + 1) * units]
-        better = candidate > out
-        np.copyto(out, candidate, where=better)
-        np.copyto(winner, piece, where=better)
+        better = (candidate > out).view(np.uint8)
+        np.maximum(out, candidate, out=out)
+        # pieces come in increasing order, so a later winner always has the larger id
+        np.maximum(winner, better * np.uint8(piece), out=winner)
     return out, (x, w, winner)
 
 

@@ -57,8 +57,9 @@ def _check_labels(y: object, scores: np.ndarray, num_classes: int) -> np.ndarray
         raise TypeError(f"y must be an integer numpy array of class labels, got {kind}")
     if y.shape != (scores.shape[0],):
         raise ValueError(f"y must have shape ({scores.shape[0]},) to match scores, got {y.shape}")
-    low, high = int(y.min()), int(y.max())
-    if low < 0 or high >= num_classes:
+    unsigned = y.view(np.dtype(f"u{y.itemsize}")) if y.dtype.kind == "i" else y
+    if int(unsigned.max()) >= num_classes:  # one pass: negative labels wrap to huge values
+        low, high = int(y.min()), int(y.max())
         raise ValueError(f"y must hold labels in [0, {num_classes}), got values in [{low}, {high}]")
     return y
 
@@ -82,28 +83,41 @@ def _finish(loss: float, scores: np.ndarray) -> float:
     return loss
 
 
+# Shifting every row by the batch-wide max is exact in real arithmetic and avoids the
+# slow per-row max; it is used while each row's max is within this many nats of it.
+_GLOBAL_SHIFT_RANGE = 20.0
+
+
 def softmax_loss(
     scores: np.ndarray, y: np.ndarray, inplace: bool = False
 ) -> tuple[float, np.ndarray]:
     """Softmax cross-entropy L_i = -log(exp(s_{y_i}) / sum_j exp(s_j)), stable.
 
+    log-sum-exp is taken after subtracting the batch max (when every row's
+    correct score is within 20 of it, so no row underflows) or else each row's max.
     Inputs: scores (N, C), y (N,) ints in [0, C); scores is overwritten with
     dscores when inplace=True. Returns: loss, dscores (N, C) = (softmax - onehot) / N.
     """
     _check_scores(scores)
     _check_labels(y, scores, scores.shape[1])
-    rows = np.arange(scores.shape[0])
-    batch = scores.shape[0]
-    shifted = np.subtract(
-        scores, scores.max(axis=1, keepdims=True), out=scores if inplace else None
-    )
-    correct = shifted[rows, y]
+    batch, classes = scores.shape
+    correct_index = np.arange(0, batch * classes, classes)
+    correct_index += y
+    correct = scores.take(correct_index)
+    shift: np.ndarray = scores.max(keepdims=True)
+    if not correct.min() >= shift[0, 0] - _GLOBAL_SHIFT_RANGE:  # also taken for NaN
+        shift = scores.max(axis=1, keepdims=True)
+    reuse = inplace and scores.flags.c_contiguous
+    shifted = np.subtract(scores, shift, out=scores if reuse else None, order="C")
+    correct -= shift.ravel()
     np.exp(shifted, out=shifted)
     sums = shifted.sum(axis=1)
-    loss = float(np.log(sums).sum() - correct.sum()) / batch
-    shifted *= (1 / (sums * batch))[:, None]
-    shifted[rows, y] -= 1 / batch
-    return _finish(loss, scores), shifted
+    loss = (float(np.log(sums).sum()) - float(correct.sum())) / batch
+    sums *= batch
+    np.divide(1, sums, out=sums)
+    shifted *= sums[:, None]
+    shifted.reshape(-1)[correct_index] -= scores.dtype.type(1 / batch)
+    return _finish(loss, shifted), shifted
 
 
 def _hinge_margins(scores: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -157,6 +157,23 @@ def test_extreme_logits_stay_finite_and_keep_dtype(name: str, dtype: type) -> No
     assert np.all(np.isfinite(dscores))
 
 
+@pytest.mark.parametrize("row_offset", [0.0, 5.0, 60.0, 3000.0])
+def test_softmax_matches_the_formula_when_rows_have_very_different_ranges(
+    row_offset: float,
+) -> None:
+    scores = np.random.default_rng(2).normal(size=(4, 6))
+    scores[1] += row_offset  # far rows take the per-row shift, near rows the batch shift
+    y = np.array([0, 5, 2, 3])
+    row_max = scores.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(scores - row_max).sum(axis=1)) + row_max[:, 0]
+    expected_loss = float(np.mean(log_norm - scores[np.arange(4), y]))
+    probs = np.exp(scores - log_norm[:, None])
+    probs[np.arange(4), y] -= 1
+    loss, dscores = losses.softmax_loss(scores, y)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    np.testing.assert_allclose(dscores, probs / 4, rtol=1e-10, atol=1e-300)
+
+
 def test_softmax_inplace_reuses_the_scores_buffer() -> None:
     scores = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
     y = np.array([0, 1, 2, 4])
@@ -165,6 +182,9 @@ def test_softmax_inplace_reuses_the_scores_buffer() -> None:
     assert dscores is scores
     assert loss == pytest.approx(expected_loss)
     np.testing.assert_allclose(dscores, expected, rtol=1e-6)
+    strided = np.asfortranarray(expected)  # not C-contiguous: a fresh buffer is returned
+    _, from_strided = losses.softmax_loss(strided, y, inplace=True)
+    np.testing.assert_allclose(from_strided, losses.softmax_loss(expected.copy(), y)[1])
 
 
 def test_losses_table_matches_the_config_names() -> None:
