@@ -8,7 +8,8 @@ scikit-learn ships inside its package.
 from __future__ import annotations
 
 import gzip
-from importlib import resources
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 
@@ -65,12 +66,19 @@ def read_digits() -> tuple[np.ndarray, np.ndarray]:
     order) and y int64 (1797,) digits 0..9.
     """
     try:
-        source = resources.files("sklearn.datasets") / "data" / "digits.csv.gz"
-        with source.open("rb") as raw, gzip.open(raw, "rt") as text:
+        with gzip.open(_digits_file(), "rt") as text:
             table = np.loadtxt(text, delimiter=",", dtype=np.float64)
     except (ModuleNotFoundError, FileNotFoundError, OSError, ValueError) as exc:
         raise DataError(f"cannot read scikit-learn's packaged digits data: {exc}") from exc
     return table[:, :-1].astype(np.float32), table[:, -1].astype(np.int64)
+
+
+def _digits_file() -> Path:
+    """scikit-learn's `datasets/data/digits.csv.gz`, found without importing sklearn."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("scikit-learn is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
 
 
 def load_spiral(config: DataConfig) -> Dataset:
