@@ -17,6 +17,8 @@ import numpy as np
 
 __all__ = [
     "affine_backward",
+    "affine_batchnorm_relu_backward",
+    "affine_batchnorm_relu_forward",
     "affine_forward",
     "affine_relu_backward",
     "affine_relu_forward",
@@ -295,6 +297,10 @@ def batchnorm_forward(
         raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
     eps = bn_param.get("eps", 1e-5)
     momentum = bn_param.get("momentum", 0.9)
+    if not (eps >= 0 and 0 <= momentum < 1):
+        raise ValueError(
+            f"bn_param needs eps >= 0 and 0 <= momentum < 1, got {eps!r}, {momentum!r}"
+        )
     running_mean, running_var = _running_stats(bn_param, x)
     if mode == "train":
         mean = x.mean(axis=0)
@@ -390,3 +396,36 @@ def affine_relu_backward(
     affine_cache, relu_cache = cache
     da = relu_backward(dout, relu_cache, inplace=inplace)
     return affine_backward(da, affine_cache, need_dx=need_dx)
+
+
+def affine_batchnorm_relu_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    bn_param: dict[str, Any],
+) -> tuple[np.ndarray, Cache]:
+    """Affine, then batch normalization, then ReLU (in place on the fresh BN output).
+
+    Inputs: x (N, D), w (D, M), b (M,), gamma (M,), beta (M,), bn_param as in
+    `batchnorm_forward`. Returns: out (N, M); cache (affine, batchnorm, relu).
+    """
+    a, affine_cache = affine_forward(x, w, b)
+    normalized, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)
+    out, relu_cache = relu_forward(normalized, inplace=True)
+    return out, (affine_cache, bn_cache, relu_cache)
+
+
+def affine_batchnorm_relu_backward(
+    dout: np.ndarray, cache: Cache, need_dx: bool = True, inplace: bool = False
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of affine + batchnorm + ReLU; dout is overwritten when inplace=True.
+
+    Returns: dx (N, D) or None, dw (D, M), db (M,), dgamma (M,), dbeta (M,).
+    """
+    affine_cache, bn_cache, relu_cache = cache
+    dnormalized = relu_backward(dout, relu_cache, inplace=inplace)
+    da, dgamma, dbeta = batchnorm_backward(dnormalized, bn_cache)
+    dx, dw, db = affine_backward(da, affine_cache, need_dx=need_dx)
+    return dx, dw, db, dgamma, dbeta

@@ -155,6 +155,27 @@ def test_affine_relu_composite_gradients(rng: np.random.Generator) -> None:
         assert max_relative_error(analytic, numeric) < SMOOTH_TOLERANCE
 
 
+def test_affine_batchnorm_relu_composite_gradients(rng: np.random.Generator) -> None:
+    x, w, b = rng.normal(size=(6, 5)), rng.normal(size=(5, 4)), rng.normal(size=4)
+    gamma, beta = rng.uniform(0.5, 1.5, 4), rng.normal(size=4)
+    dout = rng.normal(size=(6, 4))
+
+    def forward() -> np.ndarray:
+        return layers.affine_batchnorm_relu_forward(x, w, b, gamma, beta, {"mode": "train"})[0]
+
+    _, cache = layers.affine_batchnorm_relu_forward(x, w, b, gamma, beta, {"mode": "train"})
+    bn_cache = cache[1]
+    assert np.min(np.abs(bn_cache[0] * gamma + beta)) > 1e-3  # no ReLU kink within h
+    dx, dw, db, dgamma, dbeta = layers.affine_batchnorm_relu_backward(dout, cache)
+    assert dx is not None
+    for analytic, array in ((dx, x), (dw, w), (dgamma, gamma), (dbeta, beta)):
+        numeric = numeric_gradient(forward, array, dout)
+        assert max_relative_error(analytic, numeric) < SMOOTH_TOLERANCE
+    # batchnorm subtracts the batch mean, so the affine bias has exactly zero gradient
+    np.testing.assert_allclose(db, 0.0, atol=1e-12)
+    np.testing.assert_allclose(numeric_gradient(forward, b, dout), 0.0, atol=1e-9)
+
+
 def test_hand_worked_activation_values() -> None:
     x = np.array([[-2.0, 0.0, 3.0]])
     np.testing.assert_array_equal(layers.relu_forward(x)[0], [[0.0, 0.0, 3.0]])
@@ -291,6 +312,8 @@ def test_bad_input_names_the_argument() -> None:
         layers.maxout_forward(x, np.ones((3, 5)), np.ones(5), pieces=2)
     with pytest.raises(ValueError, match="mode"):
         layers.batchnorm_forward(x, np.ones(3), np.ones(3), {"mode": "eval"})
+    with pytest.raises(ValueError, match="momentum"):
+        layers.batchnorm_forward(x, np.ones(3), np.ones(3), {"mode": "train", "momentum": 1.5})
     for keep_prob in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="keep_prob"):
             layers.dropout_forward(x, keep_prob, "train", rng)
