@@ -101,7 +101,9 @@ def relu_forward(x: np.ndarray, inplace: bool = False) -> tuple[np.ndarray, Cach
     """Rectified linear unit `max(0, x)`.
 
     Inputs: x (any shape); overwritten with the output when inplace=True (use it
-    on a fresh affine output). Returns: out, cache = out (its sign is the mask).
+    on a fresh affine output). Returns: out, cache = out (its sign is the mask;
+    later in-place ops on out must keep that sign where gradient flows, as
+    inverted dropout does).
     """
     _check_float("x", x)
     out = np.maximum(x, 0, out=x if inplace else None)
