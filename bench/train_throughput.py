@@ -1,0 +1,144 @@
+"""Training throughput of hpsearch's NumPy MLP against PyTorch, measured in one run.
+
+For 3072-512-512-10 (batch 256) and 64-100-10 (batch 64), float32 random data,
+BLAS pinned to one thread (threadpoolctl for numpy, torch.set_num_threads(1)):
+samples/s of one full `hpsearch.nn.trainer.train` epoch (shuffle, batch
+gather, forward, softmax loss, backward, L2 on the weights, SGD-momentum
+update; plus the trainer's once-per-epoch statistics on a tiny validation
+set) and of the same loop in PyTorch (nn.Sequential of Linear/ReLU,
+CrossEntropyLoss, torch.optim.SGD with momentum and weight_decay = l2).
+Median of REPEATS interleaved repeats each, their ratio, and the share of the
+machine's float32 GEMM peak (a large np.matmul, measured in the same run).
+
+Run: python bench/train_throughput.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from hpsearch.nn.model import MLP, MLPConfig
+from hpsearch.nn.trainer import TrainerConfig, train
+
+try:
+    import torch
+except ImportError:  # the torch column is skipped
+    torch = None
+
+CASES = (((3072, 512, 512, 10), 256, 40), ((64, 100, 10), 64, 800))  # dims, batch, iterations
+L2 = 1e-4
+LEARNING_RATE = 1e-3
+MOMENTUM = 0.9
+
+
+def gemm_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best float32 GFLOP/s of a size x size x size np.matmul."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)
+    best = min(_timed(lambda: np.matmul(a, b, out=out)) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(function) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def flops_per_sample(dims: tuple[int, ...]) -> int:
+    """Forward 2*D*M per layer, backward 2*D*M for dW plus 2*D*M for dx except layer 1."""
+    layers = list(itertools.pairwise(dims))
+    return sum(6 * d * m for d, m in layers) - 2 * dims[0] * dims[1]
+
+
+def make_data(dims: tuple[int, ...], count: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((count, dims[0]), dtype=np.float32)
+    y = rng.integers(0, dims[-1], count)
+    return X, y
+
+
+def hpsearch_rate(dims: tuple[int, ...], batch: int, X: np.ndarray, y: np.ndarray) -> float:
+    config = MLPConfig(input_dim=dims[0], output_dim=dims[-1], hidden_sizes=dims[1:-1], l2=L2)
+    model = MLP(config, np.random.default_rng(0))
+    trainer_config = TrainerConfig(
+        epochs=1, batch_size=batch, rule="momentum", learning_rate=LEARNING_RATE,
+        momentum=MOMENTUM, train_accuracy_samples=1, seed=0,
+    )  # fmt: skip
+    X_val, y_val = X[:batch], y[:batch]
+    elapsed = _timed(lambda: train(model, X, y, X_val, y_val, trainer_config))
+    return len(X) / elapsed
+
+
+def torch_rate(dims: tuple[int, ...], batch: int, X: np.ndarray, y: np.ndarray) -> float:
+    assert torch is not None
+    torch.manual_seed(0)
+    modules: list = []
+    for i, (d, m) in enumerate(itertools.pairwise(dims)):
+        modules.append(torch.nn.Linear(d, m))
+        if i < len(dims) - 2:
+            modules.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*modules)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(
+        net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=L2
+    )
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+
+    def epoch() -> None:
+        order = torch.randperm(len(X_t))
+        for start in range(0, len(X_t), batch):
+            index = order[start : start + batch]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(net(X_t[index]), y_t[index])
+            loss.backward()
+            optimizer.step()
+
+    return len(X) / _timed(epoch)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    if torch is not None:
+        torch.set_num_threads(1)
+    else:
+        print("torch is not importable: the PyTorch column is skipped")
+    with threadpool_limits(limits=1):
+        peak = gemm_peak_gflops()
+        print(f"float32 GEMM peak (1 thread, 2048^3 np.matmul): {peak:.1f} GFLOP/s")
+        header = (
+            f"{'network':<18}{'batch':>6}{'hpsearch/s':>12}{'torch/s':>12}{'ratio':>8}{'% peak':>8}"
+        )
+        print(header)
+        for dims, batch, iterations in CASES:
+            X, y = make_data(dims, batch * iterations)
+            ours, theirs = [], []
+            hpsearch_rate(dims, batch, X[: batch * 2], y[: batch * 2])  # warm-up
+            if torch is not None:
+                torch_rate(dims, batch, X[: batch * 2], y[: batch * 2])
+            for _ in range(args.repeats):
+                ours.append(hpsearch_rate(dims, batch, X, y))
+                if torch is not None:
+                    theirs.append(torch_rate(dims, batch, X, y))
+            rate = statistics.median(ours)
+            other = statistics.median(theirs) if theirs else float("nan")
+            share = 100 * rate * flops_per_sample(dims) / (peak * 1e9)
+            name = "-".join(map(str, dims))
+            print(
+                f"{name:<18}{batch:>6}{rate:>12.0f}{other:>12.0f}{rate / other:>8.2f}{share:>7.1f}%"
+            )
+
+
+if __name__ == "__main__":
+    main()

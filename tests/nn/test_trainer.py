@@ -1,0 +1,153 @@
+"""Trainer: spiral accuracy, resume equality, divergence, stop, RNG hygiene, memory, records."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hpsearch.nn.model import MLP, MLPConfig
+from hpsearch.nn.trainer import TrainerConfig, TrainState, train
+
+
+def spiral(points: int = 100, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The notes' spiral: r = linspace(0, 1, N), t = linspace(4j, 4(j+1), N) + 0.2 randn."""
+    rng = np.random.default_rng(seed)
+    X = np.zeros((points * classes, 2))
+    y = np.zeros(points * classes, dtype=np.int64)
+    for j in range(classes):
+        rows = slice(points * j, points * (j + 1))
+        r = np.linspace(0.0, 1, points)
+        t = np.linspace(j * 4, (j + 1) * 4, points) + rng.standard_normal(points) * 0.2
+        X[rows] = np.c_[r * np.sin(t), r * np.cos(t)]
+        y[rows] = j
+    return X, y
+
+
+def small_model(**overrides: Any) -> MLP:
+    fields: dict[str, Any] = {"input_dim": 2, "output_dim": 3, "hidden_sizes": (32,)}
+    fields.update(overrides)
+    return MLP(MLPConfig(**fields), np.random.default_rng(0))
+
+
+def test_two_layer_relu_net_fits_the_spiral() -> None:
+    X, y = spiral()
+    model = MLP(MLPConfig(input_dim=2, output_dim=3, hidden_sizes=(100,), l2=1e-3),
+                np.random.default_rng(0))  # fmt: skip
+    config = TrainerConfig(epochs=300, batch_size=300, rule="momentum", learning_rate=1.0, seed=0)
+    result = train(model, X, y, X, y, config)
+    assert result.status == "completed"
+    assert model.accuracy(*model.check_inputs(X, y)) >= 0.98  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"rule": "adam", "ema_decay": 0.9, "kind": "plateau"},
+     {"rule": "nesterov", "momentum_start": 0.5, "kind": "step", "step_epochs": 1}],
+)  # fmt: skip
+def test_resume_gives_identical_numbers(overrides: dict[str, Any]) -> None:
+    X, y = spiral()
+    model_fields = {"keep_prob": 0.8, "batchnorm": True, "max_norm": 2.0, "l2": 1e-3}
+    config = TrainerConfig(epochs=4, batch_size=32, learning_rate=1e-2, seed=5, **overrides)
+    straight = small_model(**model_fields)
+    full = train(straight, X, y, X, y, config)
+    saved: list[TrainState] = []
+    first = small_model(**model_fields)
+    train(first, X, y, X, y, TrainerConfig(**{**config.__dict__, "epochs": 2}),
+          on_epoch=lambda record, state: saved.append(state))  # fmt: skip
+    resumed_model = small_model(**model_fields)
+    resumed = train(resumed_model, X, y, X, y, config, resume=saved[-1])
+    for name, array in straight.params.items():
+        np.testing.assert_array_equal(resumed_model.params[name], array)
+    assert [r["val_loss"] for r in resumed.history] == [r["val_loss"] for r in full.history]
+    if "ema_decay" in overrides:
+        assert resumed.ema_params is not None and full.ema_params is not None
+
+
+def test_records_are_json_serialisable_and_complete() -> None:
+    X, y = spiral()
+    records: list[dict[str, Any]] = []
+    config = TrainerConfig(epochs=2, batch_size=50, rule="momentum", learning_rate=0.1,
+                           ema_decay=0.99, loss_history_points=3)  # fmt: skip
+    result = train(small_model(), X, y, X[:30], y[:30], config,
+                   on_epoch=lambda record, state: records.append(record))  # fmt: skip
+    assert len(records) == 2 and result.history == records
+    record = json.loads(json.dumps(records[-1]))
+    assert record["epoch"] == 2 and record["iterations"] == 6 and len(record["loss_history"]) == 3
+    assert set(record["update_ratios"]) == {"W1", "W2", "b1", "b2"}
+    assert set(record["activation_histograms"]) == {"layer1"}
+    assert sum(record["gradient_histograms"]["layer2"]["counts"]) == 32 * 3
+    assert 0.0 <= record["dead_relu_fraction"]["layer1"] <= 1.0
+    assert record["ema_val_accuracy"] is not None and record["momentum"] == 0.9
+    assert result.best_epoch in (1, 2)
+
+
+def test_huge_learning_rate_diverges_with_a_reason() -> None:
+    X, y = spiral()
+    config = TrainerConfig(epochs=5, batch_size=30, rule="sgd", learning_rate=1e6)
+    result = train(small_model(), X, y, X, y, config)
+    assert result.status == "diverged"
+    assert "epoch 1" in result.reason and "iteration" in result.reason and "loss" in result.reason
+
+
+def test_stop_request_between_iterations() -> None:
+    X, y = spiral()
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    result = train(small_model(), X, y, X, y, TrainerConfig(epochs=3, batch_size=30),
+                   should_stop=should_stop)  # fmt: skip
+    assert result.status == "stopped" and "iteration 4" in result.reason
+
+
+def test_global_random_state_untouched() -> None:
+    X, y = spiral()
+    before = np.random.get_state()[1].copy()  # type: ignore[index]
+    train(small_model(keep_prob=0.5), X, y, X, y, TrainerConfig(epochs=2, batch_size=30))
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # type: ignore[index]
+
+
+def test_memory_does_not_grow_across_epochs() -> None:
+    X, y = spiral()
+    peaks: list[int] = []
+
+    def on_epoch(record: dict[str, Any], state: TrainState) -> None:
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.reset_peak()
+
+    tracemalloc.start()
+    try:
+        train(small_model(hidden_sizes=(64, 64)), X, y, X, y,
+              TrainerConfig(epochs=6, batch_size=30), on_epoch=on_epoch)  # fmt: skip
+    finally:
+        tracemalloc.stop()
+    assert peaks[5] < 1.5 * peaks[1] + 64_000
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("rule", "lbfgs"), ("kind", "cosine"), ("batch_size", 0), ("learning_rate", -1.0),
+     ("ema_decay", 1.5), ("epochs", 0)],
+)  # fmt: skip
+def test_bad_trainer_config_names_the_field(field: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=field):
+        TrainerConfig(**{field: value})
+
+
+def test_bad_data_names_the_argument() -> None:
+    X, y = spiral()
+    config = TrainerConfig(epochs=1)
+    with pytest.raises(ValueError, match="X_train"):
+        train(small_model(), X[:, :1], y, X, y, config)
+    with pytest.raises(ValueError, match="y_val"):
+        train(small_model(), X, y, X, y + 3, config)
+    X_nan = X.copy()
+    X_nan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="X_val"):
+        train(small_model(), X, y, X_nan, y, config)
