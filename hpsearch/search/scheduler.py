@@ -1,0 +1,356 @@
+"""The master's brain: `next_actions(spec, state) -> list[Action]`, a pure function.
+
+The master calls it whenever something changes (a search starts, a trial
+finishes) and applies the actions idempotently: every trial is keyed by
+(search, stage, index), a stage's space is decided once, so an action applied
+twice changes nothing.
+
+Rules, in the order they are applied:
+
+1. Spaces. Stage 0 uses the spec's space. Stage k >= 1 refines stage k-1's
+   space from stage k-1's results (see `refine`), with stage k's `keep` and
+   `margin`. Synchronous mode decides it when stage k-1 is closed (the notes'
+   stage-by-stage search). Asynchronous mode decides it as soon as the trials of
+   stage k-1 with index < q have all finished, q = max(ceil(n / eta),
+   n - concurrency) for n = stage k-1's trials (or when stage k-1 is closed,
+   if that comes first). Indexes, not completion order, pick these results, so
+   the refined space, and every new sample drawn in it, is the same whatever
+   order workers finish in. A stage is closed when it has nothing in flight and
+   nothing left it could start.
+2. Promotions, highest stage first. Stage k's first P slots (`promotion_slots`)
+   continue stage k-1 trials from their checkpoints to stage k's epochs.
+   Synchronous: once stage k-1 is closed, its best `keep` completed trials.
+   Asynchronous (ASHA): with f trials of stage k-1 finished, a completed trial
+   is promoted when it ranks within the top floor(f / eta) of them, and at
+   most floor(f / eta) are ever promoted from that stage. Which ones depends on
+   completion order, as in ASHA. Diverged, failed and cancelled trials are
+   never promoted. A promotion trains on with the seed of its parent's
+   (stage, index).
+3. New samples, lowest stage first, in index order: params and training seed
+   are functions of (seed, stage, index) only (`sample_params`, `train_seed`),
+   or the grid point of that index with `sampler = "grid"`.
+4. Never more than `concurrency` trials queued + running; never more epochs
+   committed than the budget (a running trial counts its whole stage; a
+   finished one what it trained; a promotion only the epochs it adds).
+5. When nothing is in flight and nothing can start: `FinishSearch` with the
+   best completed trial (ties: later stage, then lower index).
+
+`TrialView.epochs_done` counts epochs in total, a promoted parent's included.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hpsearch.search.refine import BorderWarning, RefinePolicy, TrialResult, refine
+from hpsearch.search.space import SearchSpace, grid_params, sample_params, train_seed
+from hpsearch.search.spec import SearchSpec, keep_of
+
+__all__ = [
+    "IN_FLIGHT",
+    "Action",
+    "FinishSearch",
+    "PromoteTrial",
+    "SampleTrial",
+    "SearchState",
+    "StartStage",
+    "TrialView",
+    "next_actions",
+]
+
+TrialStatus = Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
+IN_FLIGHT = frozenset({"queued", "running"})
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """One trial as the master knows it; `val_accuracy` is its best so far."""
+
+    trial_id: int | None
+    stage: int
+    index: int
+    status: TrialStatus
+    params: Mapping[str, Any]
+    val_accuracy: float | None = None
+    epochs_done: int = 0
+    parent_trial_id: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Completed with a finite accuracy: may rank, drive narrowing, be promoted."""
+        return (
+            self.status == "completed"
+            and self.val_accuracy is not None
+            and math.isfinite(self.val_accuracy)
+        )
+
+
+@dataclass(frozen=True)
+class SearchState:
+    """Every trial so far, and the spaces of the stages already started."""
+
+    trials: tuple[TrialView, ...] = ()
+    spaces: Mapping[int, SearchSpace] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StartStage:
+    """Stage `stage` samples in `space`; decided once, with its border warnings."""
+
+    stage: int
+    space: SearchSpace
+    warnings: tuple[BorderWarning, ...] = ()
+
+
+@dataclass(frozen=True)
+class SampleTrial:
+    """Train a new trial `index` of `stage` from scratch for `epochs` epochs."""
+
+    stage: int
+    index: int
+    params: Mapping[str, Any]
+    train_seed: int
+    epochs: int
+
+
+@dataclass(frozen=True)
+class PromoteTrial:
+    """Continue `parent_trial_id` from its checkpoint to `epochs` epochs in total."""
+
+    stage: int
+    index: int
+    parent_trial_id: int
+    params: Mapping[str, Any]
+    train_seed: int
+    epochs: int
+
+
+@dataclass(frozen=True)
+class FinishSearch:
+    """Nothing left to run; `best_trial_id` is None when no trial completed."""
+
+    best_trial_id: int | None
+    reason: str
+
+
+Action = StartStage | SampleTrial | PromoteTrial | FinishSearch
+
+
+def next_actions(spec: SearchSpec, state: SearchState) -> list[Action]:
+    """What the master should do now; see the module docstring for the rules."""
+    plan = _Plan(spec, state)
+    actions: list[Action] = list(_decide_spaces(plan))
+    work: list[Action] = []
+    for stage in reversed(range(1, len(spec.stages))):
+        work.extend(_promotions(plan, stage))
+    for stage in range(len(spec.stages)):
+        work.extend(_samples(plan, stage))
+    actions.extend(work)
+    if not work and plan.in_flight == 0:
+        actions.append(_finish(plan))
+    return actions
+
+
+class _Plan:
+    """Working view of the state for one call; updated as actions are chosen."""
+
+    def __init__(self, spec: SearchSpec, state: SearchState) -> None:
+        self.spec = spec
+        self.spaces: dict[int, SearchSpace] = dict(state.spaces)
+        self.by_stage: list[list[TrialView]] = [[] for _ in spec.stages]
+        for trial in state.trials:
+            if 0 <= trial.stage < len(spec.stages):
+                self.by_stage[trial.stage].append(trial)
+        self.used: list[set[int]] = [{t.index for t in trials} for trials in self.by_stage]
+        self.in_flight = sum(t.status in IN_FLIGHT for t in state.trials)
+        self.budget_left = spec.budget - sum(self._cost(t) for t in state.trials)
+
+    @property
+    def free(self) -> int:
+        return self.spec.concurrency - self.in_flight
+
+    def start_epochs(self, stage: int, promoted: bool) -> int:
+        return self.spec.stages[stage - 1].epochs if promoted and stage > 0 else 0
+
+    def _cost(self, trial: TrialView) -> int:
+        if not 0 <= trial.stage < len(self.spec.stages):
+            return max(0, trial.epochs_done)
+        start = self.start_epochs(trial.stage, trial.parent_trial_id is not None)
+        if trial.status in IN_FLIGHT:
+            return max(self.spec.stages[trial.stage].epochs - start, 0)
+        return max(trial.epochs_done - start, 0)
+
+    def take(self, stage: int, index: int, epochs: int) -> None:
+        self.used[stage].add(index)
+        self.in_flight += 1
+        self.budget_left -= epochs
+
+    def promote_cost(self, stage: int) -> int:
+        return self.spec.stages[stage].epochs - self.spec.stages[stage - 1].epochs
+
+    def finished(self, stage: int) -> list[TrialView]:
+        return [t for t in self.by_stage[stage] if t.status not in IN_FLIGHT]
+
+    def ranked(self, stage: int) -> list[TrialView]:
+        """Usable finished trials of `stage`, best first, ties by index."""
+        usable = [t for t in self.by_stage[stage] if t.usable and t.trial_id is not None]
+        return sorted(usable, key=lambda t: (-float(t.val_accuracy or 0.0), t.index))
+
+    def promotion_limit(self, stage: int) -> int:
+        """How many stage-`stage` slots may hold promotions right now."""
+        slots = self.spec.promotion_slots(stage)
+        if slots == 0:
+            return 0
+        if self.spec.asynchronous:
+            return min(slots, math.floor(len(self.finished(stage - 1)) / self.spec.eta))
+        if not self.closed(stage - 1):
+            return 0
+        keep = keep_of(self.spec.stages[stage].keep, max(len(self.ranked(stage - 1)), 1))
+        return min(slots, keep)
+
+    def promotion_candidates(self, stage: int) -> list[TrialView]:
+        limit = self.promotion_limit(stage)
+        promoted = {t.parent_trial_id for t in self.by_stage[stage]}
+        top = self.ranked(stage - 1)[:limit]
+        return [t for t in top if t.trial_id not in promoted]
+
+    def promoted_count(self, stage: int) -> int:
+        slots = self.spec.promotion_slots(stage)
+        return sum(index < slots for index in self.used[stage])
+
+    def can_start(self, stage: int) -> bool:
+        """Whether `stage` has a slot it could fill now or later (budget allowing)."""
+        spec = self.spec.stages[stage]
+        slots = self.spec.promotion_slots(stage)
+        open_samples = any(i not in self.used[stage] for i in range(slots, spec.trials))
+        if open_samples and self.budget_left >= spec.epochs:
+            return True
+        if slots == 0 or self.promoted_count(stage) >= slots:
+            return False
+        if self.budget_left < self.promote_cost(stage):
+            return False
+        if not self.closed(stage - 1):
+            return True
+        room = self.promotion_limit(stage) - self.promoted_count(stage)
+        return room > 0 and bool(self.promotion_candidates(stage))
+
+    def closed(self, stage: int) -> bool:
+        """Decided, nothing in flight, nothing left to start."""
+        if stage not in self.spaces:
+            return False
+        if any(t.status in IN_FLIGHT for t in self.by_stage[stage]):
+            return False
+        return not self.can_start(stage)
+
+
+def _decide_spaces(plan: _Plan) -> list[StartStage]:
+    actions = []
+    for stage in range(len(plan.spec.stages)):
+        if stage in plan.spaces:
+            continue
+        if stage == 0:
+            space, warnings = plan.spec.search_space, list[BorderWarning]()
+        else:
+            results = _refine_inputs(plan, stage - 1)
+            if results is None:
+                break
+            space, warnings = refine(plan.spaces[stage - 1], results, _policy(plan, stage))
+        plan.spaces[stage] = space
+        actions.append(StartStage(stage, space, tuple(warnings)))
+    return actions
+
+
+def _policy(plan: _Plan, stage: int) -> RefinePolicy:
+    spec = plan.spec.stages[stage]
+    keep = spec.keep
+    if isinstance(keep, int) and plan.spec.asynchronous:
+        keep = min(1.0, keep / plan.spec.stages[stage - 1].trials)
+    return RefinePolicy(
+        keep=keep,
+        margin=spec.margin,
+        widen_on_border=plan.spec.widen_on_border,
+        border_fraction=plan.spec.border_fraction,
+    )
+
+
+def _refine_inputs(plan: _Plan, stage: int) -> list[TrialResult] | None:
+    """The results stage `stage + 1`'s space is refined from, or None if not ready yet."""
+    if stage not in plan.spaces:
+        return None
+    chosen: list[TrialView] | None = None
+    if plan.spec.asynchronous:
+        trials = plan.spec.stages[stage].trials
+        quorum = max(math.ceil(trials / plan.spec.eta), trials - plan.spec.concurrency)
+        early = [t for t in plan.by_stage[stage] if t.index < quorum]
+        if {t.index for t in early} == set(range(quorum)) and all(
+            t.status not in IN_FLIGHT for t in early
+        ):
+            chosen = early
+    if chosen is None and plan.closed(stage):
+        chosen = plan.finished(stage)
+    if chosen is None:
+        return None
+    chosen = sorted(chosen, key=lambda t: t.index)
+    return [TrialResult(t.params, t.val_accuracy if t.usable else None) for t in chosen]
+
+
+def _promotions(plan: _Plan, stage: int) -> list[PromoteTrial]:
+    if stage not in plan.spaces or plan.spec.promotion_slots(stage) == 0:
+        return []
+    actions = []
+    epochs = plan.spec.stages[stage].epochs
+    cost = plan.promote_cost(stage)
+    room = plan.promotion_limit(stage) - plan.promoted_count(stage)
+    free_indexes = [i for i in range(plan.spec.promotion_slots(stage)) if i not in plan.used[stage]]
+    for parent, index in zip(plan.promotion_candidates(stage)[:room], free_indexes, strict=False):
+        if plan.free <= 0 or plan.budget_left < cost:
+            break
+        assert parent.trial_id is not None
+        seed = train_seed(plan.spec.seed, parent.stage, parent.index)
+        actions.append(PromoteTrial(stage, index, parent.trial_id, parent.params, seed, epochs))
+        plan.take(stage, index, cost)
+    return actions
+
+
+def _samples(plan: _Plan, stage: int) -> list[SampleTrial]:
+    if stage not in plan.spaces:
+        return []
+    spec = plan.spec.stages[stage]
+    slots = plan.spec.promotion_slots(stage)
+    actions = []
+    for index in range(slots, spec.trials):
+        if plan.free <= 0 or plan.budget_left < spec.epochs:
+            break
+        if index in plan.used[stage]:
+            continue
+        space = plan.spaces[stage]
+        if plan.spec.sampler == "grid":
+            params = grid_params(space, spec.trials - slots, index - slots)
+        else:
+            params = sample_params(space, plan.spec.seed, stage, index)
+        seed = train_seed(plan.spec.seed, stage, index)
+        actions.append(SampleTrial(stage, index, params, seed, spec.epochs))
+        plan.take(stage, index, spec.epochs)
+    return actions
+
+
+def _finish(plan: _Plan) -> FinishSearch:
+    completed = [
+        t for trials in plan.by_stage for t in trials if t.usable and t.trial_id is not None
+    ]
+    best = min(
+        completed,
+        key=lambda t: (-float(t.val_accuracy or 0.0), -t.stage, t.index),
+        default=None,
+    )
+    full = all(len(plan.used[s]) >= spec.trials for s, spec in enumerate(plan.spec.stages))
+    if full:
+        reason = "all stages finished"
+    elif plan.budget_left < min(spec.epochs for spec in plan.spec.stages):
+        reason = f"budget exhausted ({plan.spec.budget} epochs)"
+    else:
+        reason = "stopped early: too few completed trials to promote"
+    return FinishSearch(best.trial_id if best else None, reason)

@@ -1,0 +1,158 @@
+"""Search specs: the examples load; bad specs raise ConfigError naming the field."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpsearch.errors import ConfigError
+from hpsearch.search.spec import load_search_spec, parse_search_spec, trial_config
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def valid() -> dict[str, Any]:
+    return {
+        "name": "unit",
+        "base": {"data": {"source": "spiral"}, "model": {"hidden_sizes": [32]}},
+        "space": {
+            "optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-5, "high": 1e-1},
+            "model.keep_prob": {"kind": "uniform", "low": 0.3, "high": 1.0},
+        },
+        "stages": [
+            {"trials": 8, "epochs": 1},
+            {"trials": 4, "epochs": 3, "keep": 2, "refine": "promote"},
+        ],
+    }
+
+
+@pytest.mark.parametrize("name", ["search.toml", "search_spiral.toml"])
+def test_examples_load(name: str) -> None:
+    spec = load_search_spec(EXAMPLES / name)
+    assert spec.planned_epochs() <= spec.budget
+
+
+def test_planned_epochs_count_promotions_by_epochs_added() -> None:
+    spec = parse_search_spec(valid())
+    assert spec.promotion_slots(1) == 4
+    assert spec.planned_epochs() == 8 * 1 + 4 * (3 - 1)
+    both = valid()
+    both["stages"][1] = {"trials": 4, "epochs": 3, "keep": 2, "refine": "both"}
+    spec = parse_search_spec(both)
+    assert spec.promotion_slots(1) == 2
+    assert spec.planned_epochs() == 8 + 2 * 2 + 2 * 3
+
+
+def mutate(path: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(valid())
+    node: Any = data
+    parts = path.split("/")
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[parts[-1]] = value
+    return data
+
+
+LR = "space/optimizer.learning_rate"
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragments"),
+    [
+        (mutate(f"{LR}/low", 0.0), ["space.optimizer.learning_rate", "> 0", "low=0.0"]),
+        (mutate(f"{LR}/low", -1e-3), ["space.optimizer.learning_rate", "low=-0.001"]),
+        (mutate(f"{LR}/high", 1e-6), ["space.optimizer.learning_rate", "low must be < high"]),
+        (mutate(f"{LR}/high", math.nan), ["space.optimizer.learning_rate", "finite", "nan"]),
+        (mutate(f"{LR}/high", math.inf), ["space.optimizer.learning_rate", "inf"]),
+        (
+            mutate("space/optimizer.learning_rat", {"kind": "uniform", "low": 0, "high": 1}),
+            ["space.optimizer.learning_rat", "unknown configuration field"],
+        ),
+        (
+            mutate("space/model.keep_prob", {"kind": "uniform", "low": 0.5, "high": 1.5}),
+            ["space.model.keep_prob", "1.5"],
+        ),
+        (
+            mutate("space/model.keep_prob/when", {"model.activation": "relu"}),
+            ["space.model.keep_prob.when", "model.activation", "not a parameter"],
+        ),
+        (mutate("stages/0/trials", 0), ["stages.0.trials", "greater than or equal to 1"]),
+        (mutate("budget_epochs", 7), ["budget_epochs", "smaller than the first stage", "8"]),
+        (mutate("stages/1/refine", "sideways"), ["stages.1.refine"]),
+        (mutate("stages/1/epochs", 1), ["stages.1.epochs", "more epochs"]),
+        (mutate("stages/1/trials", 9), ["stages.1.trials", "cannot promote 9"]),
+        (mutate("stages/1/keep", 1.5), ["stages.1.keep", "(0, 1]"]),
+        (mutate("stages/0/refine", "promote"), ["stages.0.refine"]),
+        (mutate("stages", []), ["stages"]),
+        (mutate("space", {}), ["space"]),
+        (mutate("space/epochs", {"kind": "int", "low": 1, "high": 5}), ["space.epochs", "set by"]),
+        (
+            mutate("space/model.hidden_sizes.1", {"kind": "int", "low": 1, "high": 5}),
+            ["space.model.hidden_sizes.1", "model.depth"],
+        ),
+        (
+            mutate("space/model.depth", {"kind": "uniform", "low": 1, "high": 5}),
+            ["space.model.depth", "int"],
+        ),
+        (mutate("sampler", "bayes"), ["sampler"]),
+        (mutate("colour", "red"), ["colour", "Extra inputs"]),
+        (mutate("concurrency", 0), ["concurrency"]),
+    ],
+)
+def test_bad_specs_raise_config_error_naming_the_field(raw, fragments) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_search_spec(raw)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_load_toml_and_json(tmp_path: Path) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(valid()))
+    assert load_search_spec(path).name == "unit"
+    toml = tmp_path / "bad.toml"
+    toml.write_text('name = "x"\n[space."model.l2"]\nkind = "log_uniform"\nlow = 0.0\nhigh = 1.0\n')
+    with pytest.raises(ConfigError, match=r"bad.toml: invalid search spec"):
+        load_search_spec(toml)
+    with pytest.raises(ConfigError, match="not found"):
+        load_search_spec(tmp_path / "missing.json")
+
+
+def test_round_trip_through_model_dump() -> None:
+    spec = parse_search_spec(valid())
+    again = parse_search_spec(json.loads(spec.model_dump_json()))
+    assert again == spec and again.search_space == spec.search_space
+
+
+def test_hard_limits_come_from_the_config_fields() -> None:
+    spec = parse_search_spec(valid())
+    keep_low, keep_high = spec.search_space["model.keep_prob"].limits
+    assert keep_high == 1.0 and 0.0 < keep_low < 1e-300  # gt=0 -> just above 0
+
+
+def test_trial_config_applies_depth_and_widths() -> None:
+    raw = valid()
+    raw["space"]["model.depth"] = {"kind": "int", "low": 1, "high": 3}
+    raw["space"]["model.hidden_sizes.1"] = {"kind": "log_int", "low": 8, "high": 64}
+    spec = parse_search_spec(raw)
+    assert spec.search_space["model.hidden_sizes.1"].conditions[0].minimum == 2
+    params = {
+        "optimizer.learning_rate": 0.01,
+        "model.keep_prob": 0.5,
+        "model.depth": 3,
+        "model.hidden_sizes.1": 16,
+    }
+    config = trial_config(spec, params, train_seed=123, epochs=4)
+    assert config.model.hidden_sizes == [32, 16, 32]
+    assert config.optimizer.learning_rate == 0.01 and config.model.keep_prob == 0.5
+    assert (config.seed, config.epochs) == (123, 4)
+    shallow = {k: v for k, v in params.items() if k != "model.hidden_sizes.1"}
+    assert trial_config(spec, {**shallow, "model.depth": 1}).model.hidden_sizes == [32]
+    with pytest.raises(ConfigError, match=r"model\.hidden_sizes\.1"):
+        trial_config(spec, {"model.depth": 1, "model.hidden_sizes.1": 16})
