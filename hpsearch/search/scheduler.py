@@ -346,11 +346,22 @@ def _finish(plan: _Plan) -> FinishSearch:
         key=lambda t: (-float(t.val_accuracy or 0.0), -t.stage, t.index),
         default=None,
     )
-    full = all(len(plan.used[s]) >= spec.trials for s, spec in enumerate(plan.spec.stages))
-    if full:
+    if all(len(plan.used[s]) >= spec.trials for s, spec in enumerate(plan.spec.stages)):
         reason = "all stages finished"
-    elif plan.budget_left < min(spec.epochs for spec in plan.spec.stages):
+    elif _budget_blocks(plan):
         reason = f"budget exhausted ({plan.spec.budget} epochs)"
     else:
         reason = "stopped early: too few completed trials to promote"
     return FinishSearch(best.trial_id if best else None, reason)
+
+
+def _budget_blocks(plan: _Plan) -> bool:
+    """Whether some unfilled slot could not be paid for with the epochs left."""
+    for stage, spec in enumerate(plan.spec.stages):
+        slots = plan.spec.promotion_slots(stage)
+        open_samples = any(i not in plan.used[stage] for i in range(slots, spec.trials))
+        if open_samples and plan.budget_left < spec.epochs:
+            return True
+        if plan.promoted_count(stage) < slots and plan.budget_left < plan.promote_cost(stage):
+            return True
+    return False
