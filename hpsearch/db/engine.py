@@ -84,21 +84,26 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         yield session
         session.commit()
     except HpsearchError:
-        session.rollback()
+        _rollback_quietly(session)
         raise
-    except exc.IntegrityError as error:
-        session.rollback()
-        raise ConflictError(f"constraint violated: {_describe(error, engine)}") from error
     except exc.SQLAlchemyError as error:
         _rollback_quietly(session)
-        raise StorageError(
-            f"database {safe_url(engine.url)} failed: {_describe(error, engine)}"
-        ) from error
+        raise _translate(error, engine) from error
     except BaseException:
         _rollback_quietly(session)
         raise
     finally:
         session.close()
+
+
+def _translate(error: exc.SQLAlchemyError, engine: Engine) -> Exception:
+    """The hpsearch error for a SQLAlchemy error (a bad bound value stays a ValueError)."""
+    original = getattr(error, "orig", None)
+    if not isinstance(error, exc.DBAPIError) and isinstance(original, ValueError | TypeError):
+        return original
+    if isinstance(error, exc.IntegrityError):
+        return ConflictError(f"constraint violated: {_describe(error, engine)}")
+    return StorageError(f"database {safe_url(engine.url)} failed: {_describe(error, engine)}")
 
 
 def _rollback_quietly(session: Session) -> None:
