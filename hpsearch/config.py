@@ -1,4 +1,4 @@
-""""Train this configuration": one Pydantic model, read from TOML or JSON.
+"""Train one configuration: one Pydantic model, read from TOML or JSON.
 
 A `TrainConfig` fully describes one training run: the data, the preprocessing
 fitted on its training split, the network, the update rule, the learning-rate

@@ -1,0 +1,218 @@
+"""The `hpsearch` command.
+
+    hpsearch train CONFIG.toml          train one configuration, checkpoint every epoch
+    hpsearch predict CHECKPOINT DATA    predict with a checkpoint alone
+    hpsearch check CONFIG.toml          gradient check + sanity checks (notes, part 3)
+    hpsearch run SEARCH.toml            a whole search on this machine
+    hpsearch submit SEARCH.toml         store a search for a running master and its workers
+    hpsearch status SEARCH_ID           progress and leaderboard of a search
+    hpsearch worker                     serve trials (RQ with HPSEARCH_REDIS_URL, else local)
+    hpsearch master                     advance every running search and reap stale trials
+
+Settings come from `HPSEARCH_*` environment variables (`hpsearch.settings`).
+Errors in user input print one clear message and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from hpsearch import report
+from hpsearch.errors import HpsearchError
+
+__all__ = ["app"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+
+ConfigPath = Annotated[Path, typer.Argument(help="TOML file", exists=False)]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON document")]
+
+
+def _fail(error: Exception) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {error}", highlight=False)
+    return typer.Exit(2)
+
+
+@app.command()
+def train(
+    config_path: ConfigPath,
+    as_json: JsonFlag = False,
+    out: Annotated[str | None, typer.Option(help="checkpoint folder under the root")] = None,
+) -> None:
+    """Train one configuration with a live progress bar; checkpoint every epoch."""
+    from hpsearch.checkpoints import FileSystemCheckpointStorage
+    from hpsearch.config import load_train_config
+    from hpsearch.settings import get_settings
+    from hpsearch.training import CheckpointTarget, prepare, run_training
+
+    settings = get_settings()
+    try:
+        config = load_train_config(config_path)
+        prepared = prepare(config, settings.data_root)
+        storage = FileSystemCheckpointStorage(settings.resolved_checkpoint_root)
+        key_dir = out or f"train_{time.strftime('%Y%m%d-%H%M%S')}"
+        target = CheckpointTarget(storage, key_dir)
+        with report.TrainProgress(console, config.epochs, disable=as_json) as progress:
+            _, result = run_training(config, prepared, target=target, on_epoch=progress.epoch)
+    except (HpsearchError, ValueError) as error:
+        raise _fail(error) from error
+    storage.prune(key_dir, keep_best=3)
+    best = storage.list(key_dir)[0]
+    summary = report.train_summary(
+        config, result, settings.resolved_checkpoint_root / key_dir / best
+    )
+    report.print_summary(summary, as_json)
+
+
+@app.command()
+def predict(
+    checkpoint: Annotated[Path, typer.Argument(help="a checkpoint .npz")],
+    data: Annotated[str, typer.Argument(help=".npz (X[, y]) or .csv, under the data root")],
+    output: Annotated[Path | None, typer.Option(help="write predictions here (.npy)")] = None,
+    ema: Annotated[bool, typer.Option(help="use the running-average parameters")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Predict with a checkpoint alone; prints accuracy when DATA has labels."""
+    from hpsearch.checkpoints import load_checkpoint
+    from hpsearch.data.inputs import read_prediction_inputs
+    from hpsearch.settings import get_settings
+    from hpsearch.training import load_model
+
+    try:
+        loaded = load_model(load_checkpoint(checkpoint), use_ema=ema)
+        X, y = read_prediction_inputs(
+            get_settings().data_root, data, loaded.config, loaded.class_names
+        )
+        predictions = loaded.predict(X)
+    except (HpsearchError, ValueError) as error:
+        raise _fail(error) from error
+    if output is not None:
+        np.save(output, predictions, allow_pickle=False)
+    accuracy = None if y is None else float(np.mean(np.all(
+        (predictions == y).reshape(len(y), -1), axis=1)))  # fmt: skip
+    result = {"examples": len(X), "accuracy": accuracy, "output": str(output) if output else None}
+    if not as_json and output is None:
+        result["predictions"] = predictions.tolist()[:20]
+    report.print_summary(result, as_json)
+
+
+@app.command()
+def check(config_path: ConfigPath, as_json: JsonFlag = False) -> None:
+    """Run the gradient check and the sanity checks on a configuration."""
+    from hpsearch.checks import run_checks
+    from hpsearch.config import load_train_config
+    from hpsearch.settings import get_settings
+
+    try:
+        config = load_train_config(config_path)
+        results = run_checks(config, get_settings().data_root)
+    except (HpsearchError, ValueError) as error:
+        raise _fail(error) from error
+    report.print_checks(console, results, as_json)
+    if not results["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    spec_path: ConfigPath,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="worker processes")] = 2,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a whole coarse-to-fine search on this machine and print the leaderboard."""
+    from hpsearch.db import open_storage
+    from hpsearch.executors import make_executor
+    from hpsearch.master import create_search
+    from hpsearch.runner import WorkerPool, supervise
+    from hpsearch.search import load_search_spec
+    from hpsearch.settings import get_settings
+
+    settings = get_settings()
+    try:
+        spec = load_search_spec(spec_path)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        storage = open_storage(settings.resolved_database_url)
+        executor = make_executor(settings.redis_url)
+        search_id = create_search(storage, spec, executor)
+    except (HpsearchError, ValueError) as error:
+        raise _fail(error) from error
+    pool = WorkerPool(workers, search_id, settings.redis_url)
+    try:
+        with report.SearchProgress(console, spec, disable=as_json) as progress:
+            final = supervise(storage, executor, settings, search_id, pool, progress.update)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; search {search_id} stays in the database")
+        raise typer.Exit(130) from None
+    finally:
+        pool.stop()
+    report.print_search(console, storage, final.search, settings, as_json)
+
+
+@app.command()
+def submit(spec_path: ConfigPath) -> None:
+    """Store a search in the configured database for a running master and its workers."""
+    from hpsearch.db import open_storage
+    from hpsearch.executors import make_executor
+    from hpsearch.master import create_search
+    from hpsearch.search import load_search_spec
+    from hpsearch.settings import get_settings
+
+    settings = get_settings()
+    try:
+        spec = load_search_spec(spec_path)
+        storage = open_storage(settings.resolved_database_url)
+        search_id = create_search(storage, spec, make_executor(settings.redis_url))
+    except (HpsearchError, ValueError) as error:
+        raise _fail(error) from error
+    typer.echo(json.dumps({"search_id": search_id}))
+
+
+@app.command()
+def status(search_id: int, as_json: JsonFlag = False) -> None:
+    """Show a search's progress, stages, border warnings and leaderboard."""
+    from hpsearch.db import open_storage
+    from hpsearch.settings import get_settings
+
+    settings = get_settings()
+    try:
+        storage = open_storage(settings.resolved_database_url)
+        search = storage.get_search(search_id)
+    except HpsearchError as error:
+        raise _fail(error) from error
+    report.print_search(console, storage, search, settings, as_json)
+
+
+@app.command()
+def worker(
+    local: Annotated[bool, typer.Option(help="poll the database instead of RQ")] = False,
+    burst: Annotated[bool, typer.Option(help="RQ: exit when the queue is empty")] = False,
+) -> None:
+    """Serve trials: from RQ when HPSEARCH_REDIS_URL is set (or --local: the database)."""
+    from hpsearch.settings import get_settings
+    from worker.main import local_worker_loop, run_rq_worker
+
+    try:
+        if local or not get_settings().redis_url:
+            local_worker_loop(None, exit_when_done=False)
+        else:
+            run_rq_worker(burst=burst)
+    except HpsearchError as error:
+        raise _fail(error) from error
+
+
+@app.command()
+def master(
+    tick_s: Annotated[float, typer.Option(min=0.05, help="seconds between passes")] = 1.0,
+) -> None:
+    """Advance every running search and reap stale trials, forever."""
+    from hpsearch.master import run_master_loop
+
+    run_master_loop(tick_s)

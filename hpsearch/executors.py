@@ -1,0 +1,122 @@
+"""How queued trials reach workers: the local process pool or RQ on Redis.
+
+The database is the truth (DESIGN.md rule 2): a trial is ready to run when its
+row says `queued`. An executor only carries trial ids to workers, and both
+executors end in the same `worker.trial.run_trial(trial_id)`.
+
+- `LocalExecutor`: the laptop mode. The queue *is* the database: local worker
+  processes (`worker.main.local_worker_loop`) claim queued trials directly, so
+  `enqueue` has nothing to do and nothing can be lost.
+- `RQExecutor`: the cluster mode (`HPSEARCH_REDIS_URL`). Each trial is one RQ
+  job whose id is `trial-<trial id>`, carrying only the trial id. `lost()`
+  tells which queued trials have no live job in Redis (a flushed or restarted
+  Redis), so the master can enqueue them again; enqueueing twice is harmless
+  because a worker claims a trial with a conditional update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from hpsearch.errors import QueueError
+
+__all__ = [
+    "QUEUE_NAME",
+    "Executor",
+    "LocalExecutor",
+    "RQExecutor",
+    "job_id_for",
+    "make_executor",
+]
+
+QUEUE_NAME = "hpsearch"
+# A "started" job whose trial is still queued in the database belongs to a worker
+# that died before claiming it (or is claiming it now): enqueue it again.
+_LIVE_JOB_STATUSES = {b"queued", b"deferred", b"scheduled"}
+
+
+class Executor(Protocol):
+    def enqueue(self, trial_ids: Sequence[int]) -> None:
+        """Make these queued trials reach a worker."""
+        ...
+
+    def lost(self, trial_ids: Sequence[int]) -> list[int]:
+        """The queued trials among `trial_ids` that no worker will ever receive."""
+        ...
+
+
+class LocalExecutor:
+    """Local worker processes poll the database for queued trials."""
+
+    def enqueue(self, trial_ids: Sequence[int]) -> None:
+        return None
+
+    def lost(self, trial_ids: Sequence[int]) -> list[int]:
+        return []
+
+
+def job_id_for(trial_id: int) -> str:
+    return f"trial-{trial_id}"
+
+
+class RQExecutor:
+    """One RQ job per trial on the `hpsearch` queue; jobs carry only the trial id."""
+
+    def __init__(self, redis_url: str, queue_name: str = QUEUE_NAME) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.redis_url = redis_url
+        self.connection = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30)
+        self.queue = Queue(queue_name, connection=self.connection)
+
+    def enqueue(self, trial_ids: Sequence[int]) -> None:
+        if not trial_ids:
+            return
+        from redis.exceptions import RedisError
+
+        jobs = [
+            self.queue.prepare_data(
+                "worker.trial.run_trial",
+                args=(trial_id,),
+                job_id=job_id_for(trial_id),
+                timeout=-1,
+                result_ttl=0,
+                failure_ttl=24 * 3600,
+            )
+            for trial_id in trial_ids
+        ]
+        try:
+            self.queue.enqueue_many(jobs)
+        except RedisError as error:
+            raise QueueError(f"cannot enqueue trials on {self._safe_url()}: {error}") from error
+
+    def lost(self, trial_ids: Sequence[int]) -> list[int]:
+        if not trial_ids:
+            return []
+        from redis.exceptions import RedisError
+        from rq.job import Job
+
+        try:
+            pipeline = self.connection.pipeline(transaction=False)
+            for trial_id in trial_ids:
+                pipeline.hget(Job.key_for(job_id_for(trial_id)), "status")
+            statuses = pipeline.execute()
+        except RedisError as error:
+            raise QueueError(f"cannot read jobs from {self._safe_url()}: {error}") from error
+        return [
+            trial_id
+            for trial_id, status in zip(trial_ids, statuses, strict=True)
+            if status not in _LIVE_JOB_STATUSES
+        ]
+
+    def _safe_url(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.redis_url).render_as_string(hide_password=True)
+
+
+def make_executor(redis_url: str | None) -> Executor:
+    """RQ when a Redis URL is configured, otherwise the local process pool."""
+    return RQExecutor(redis_url) if redis_url else LocalExecutor()

@@ -1,0 +1,163 @@
+"""The master: apply the search core's decisions to the database, and reap the dead.
+
+`advance(storage, search_id, executor)` asks `hpsearch.search.next_actions`
+what to do given the spec and every trial so far, then applies it:
+stage spaces are recorded once, new trials are inserted with a unique
+(search, stage, index) key, and the trials that end up queued are handed to
+the executor. Because the decisions are a pure function of the stored state
+and the insert ignores existing keys, two concurrent `advance` calls never
+create a trial twice; running it again is harmless.
+
+`reap(storage, executor, stale_after_s)` requeues trials whose worker stopped
+heartbeating (within their retry budget, else fails them) and enqueues again
+every queued trial the queue has lost (e.g. a flushed Redis).
+
+The master runs after every finished trial (in the worker that finished it),
+and from a periodic loop: `hpsearch run` (local mode), `hpsearch master` or
+the API process (cluster mode).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hpsearch.db import Storage, open_storage
+from hpsearch.db.records import NewTrial, StageRecord, TrialRecord
+from hpsearch.executors import Executor, make_executor
+from hpsearch.search import (
+    FinishSearch,
+    PromoteTrial,
+    SampleTrial,
+    SearchSpace,
+    SearchSpec,
+    SearchState,
+    StartStage,
+    TrialView,
+    next_actions,
+    parse_search_spec,
+    trial_config,
+)
+from hpsearch.settings import Settings, get_settings
+
+__all__ = [
+    "AdvanceResult",
+    "advance",
+    "create_search",
+    "reap",
+    "run_master_loop",
+    "search_spec",
+]
+
+
+@dataclass(frozen=True)
+class AdvanceResult:
+    created: int
+    enqueued: int
+    finished: bool
+
+
+def create_search(storage: Storage, spec: SearchSpec, executor: Executor) -> int:
+    """Store a validated spec as a new running search and start its first trials."""
+    record = storage.create_search(
+        name=spec.name,
+        spec=spec.model_dump(mode="json"),
+        seed=spec.seed,
+        budget_epochs=spec.budget,
+        concurrency=spec.concurrency,
+    )
+    advance(storage, record.id, executor)
+    return record.id
+
+
+def search_spec(storage: Storage, search_id: int) -> SearchSpec:
+    """The stored spec, with the search's current budget and concurrency applied."""
+    search = storage.get_search(search_id)
+    raw = dict(search.spec)
+    raw["concurrency"] = search.concurrency
+    if search.budget_epochs is not None:
+        raw["budget_epochs"] = search.budget_epochs
+    return parse_search_spec(raw, source=f"search {search_id}")
+
+
+def advance(storage: Storage, search_id: int, executor: Executor) -> AdvanceResult:
+    """Apply `next_actions` for a running search; see the module docstring."""
+    search = storage.get_search(search_id)
+    if search.status != "running":
+        return AdvanceResult(0, 0, search.status != "paused")
+    spec = search_spec(storage, search_id)
+    state = _state(storage.search_state(search_id), storage.list_stages(search_id))
+    new_trials: list[NewTrial] = []
+    finished = False
+    for action in next_actions(spec, state):
+        if isinstance(action, StartStage):
+            warnings = [
+                asdict(warning) | {"message": warning.message()} for warning in action.warnings
+            ]
+            storage.record_stage(search_id, action.stage, action.space.to_dict(), warnings)
+        elif isinstance(action, SampleTrial | PromoteTrial):
+            new_trials.append(_new_trial(spec, action))
+        elif isinstance(action, FinishSearch):
+            storage.set_search_status(search_id, "completed", reason=action.reason)
+            finished = True
+    created = storage.add_trials(search_id, new_trials) if new_trials else []
+    queued = [trial.id for trial in created if trial.status == "queued"]
+    executor.enqueue(queued)
+    return AdvanceResult(len(created), len(queued), finished)
+
+
+def _state(trials: list[Any], stages: list[StageRecord]) -> SearchState:
+    views = tuple(
+        TrialView(
+            trial_id=trial.trial_id,
+            stage=trial.stage,
+            index=trial.index,
+            status=trial.status,
+            params=trial.params,
+            val_accuracy=trial.best_val_accuracy,
+            epochs_done=trial.last_epoch or 0,
+            parent_trial_id=trial.parent_trial_id,
+        )
+        for trial in trials
+    )
+    spaces = {stage.stage: SearchSpace.from_dict(stage.space) for stage in stages}
+    return SearchState(trials=views, spaces=spaces)
+
+
+def _new_trial(spec: SearchSpec, action: SampleTrial | PromoteTrial) -> NewTrial:
+    params = dict(action.params)
+    config = trial_config(spec, params, train_seed=action.train_seed, epochs=action.epochs)
+    parent = action.parent_trial_id if isinstance(action, PromoteTrial) else None
+    return NewTrial(
+        stage=action.stage,
+        index=action.index,
+        params=params,
+        config=config.model_dump(mode="json"),
+        train_seed=action.train_seed,
+        epochs=action.epochs,
+        parent_trial_id=parent,
+    )
+
+
+def reap(storage: Storage, executor: Executor, stale_after_s: float) -> list[TrialRecord]:
+    """Requeue stale trials and re-enqueue lost ones; returns the trials requeued or failed."""
+    reaped = storage.reap_stale(stale_after_s)
+    queued = storage.queued_trial_ids()
+    lost = executor.lost(queued)
+    executor.enqueue(lost)
+    for search_id in {trial.search_id for trial in reaped if trial.status != "queued"}:
+        advance(storage, search_id, executor)
+    return reaped
+
+
+def run_master_loop(tick_s: float = 1.0, settings: Settings | None = None) -> None:
+    """`hpsearch master`: advance every running search and reap, every `tick_s` seconds."""
+    settings = settings or get_settings()
+    storage = open_storage(settings.resolved_database_url)
+    executor = make_executor(settings.redis_url)
+    while True:
+        reap(storage, executor, settings.stale_after_s)
+        for search in storage.list_searches(limit=1000, status="running"):
+            advance(storage, search.id, executor)
+        time.sleep(tick_s)

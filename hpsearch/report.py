@@ -1,0 +1,193 @@
+"""What the command line shows: progress displays, summaries, leaderboards (Rich).
+
+Human output goes to the console (stderr); `--json` prints one JSON document
+on stdout instead, for machines.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hpsearch.config import TrainConfig
+from hpsearch.db import Storage
+from hpsearch.db.records import SearchRecord, TrialRecord
+from hpsearch.nn.trainer import TrainResult
+from hpsearch.runner import Progress as SearchState
+from hpsearch.search import SearchSpec
+from hpsearch.settings import Settings
+
+__all__ = [
+    "SearchProgress",
+    "TrainProgress",
+    "print_checks",
+    "print_search",
+    "print_summary",
+    "train_summary",
+]
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+class TrainProgress:
+    """A live bar over epochs with the last loss and validation accuracy."""
+
+    def __init__(self, console: Console, epochs: int, disable: bool = False) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+            console=console, disable=disable,
+        )  # fmt: skip
+        self._task = self._progress.add_task("epochs", total=epochs, stats="")
+
+    def __enter__(self) -> TrainProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def epoch(self, record: dict[str, Any], path: str | None) -> None:
+        stats = (
+            f"loss {_fmt(record['train_loss'])}  val acc {_fmt(record['val_accuracy'])}"
+            f"  lr {record['learning_rate']:.2e}  {record['iterations']} it"
+        )
+        self._progress.update(self._task, completed=record["epoch"], stats=stats)
+
+
+def train_summary(config: TrainConfig, result: TrainResult, best_path: Path) -> dict[str, Any]:
+    last = result.history[-1] if result.history else {}
+    return {
+        "status": result.status,
+        "reason": result.reason,
+        "epochs": len(result.history),
+        "best_val_accuracy": result.best_val_accuracy,
+        "best_epoch": result.best_epoch,
+        "final_train_loss": last.get("train_loss"),
+        "final_val_accuracy": last.get("val_accuracy"),
+        "best_checkpoint": str(best_path),
+        "data": config.data.source,
+    }
+
+
+def print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        typer.echo(f"{key:>20}: {value}")
+
+
+def print_checks(console: Console, results: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(results))
+        return
+    gradient = results["gradient"]
+    table = Table(
+        title=f"gradient check (float64; pass: relative error < {gradient['threshold']:g})"
+    )
+    for column in ("part", "parameter", "max relative error", "kinks crossed"):
+        table.add_column(column)
+    for part in ("data", "regularization"):
+        for name, error in gradient[part]["max_relative_error"].items():
+            table.add_row(part, name, "-" if error is None else f"{error:.2e}",
+                          str(gradient[part]["kinks_crossed"]))  # fmt: skip
+    console.print(table)
+    for key in ("initial_loss", "regularization", "overfit"):
+        if key in results:
+            outcome = "[green]pass[/]" if results[key]["passed"] else "[red]FAIL[/]"
+            details = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                for k, v in results[key].items() if k != "passed")  # fmt: skip
+            console.print(f"{outcome} {key}: {details}")
+    console.print("[green]all checks passed[/]" if results["passed"] else "[red]checks failed[/]")
+
+
+class SearchProgress:
+    """Stage, trials done/running/failed and the best so far, refreshed live."""
+
+    def __init__(self, console: Console, spec: SearchSpec, disable: bool = False) -> None:
+        self.total = sum(stage.trials for stage in spec.stages)
+        self._progress = Progress(
+            TextColumn("[bold]{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+            console=console, disable=disable,
+        )  # fmt: skip
+        self._task = self._progress.add_task("trials", total=self.total, stage="", stats="")
+        self.stages = len(spec.stages)
+
+    def __enter__(self) -> SearchProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, state: SearchState) -> None:
+        counts = state.counts
+        done = sum(counts[s] for s in ("completed", "diverged", "failed", "cancelled"))
+        best = state.best.best_val_accuracy if state.best is not None else None
+        stats = (
+            f"running {counts['running']}  queued {counts['queued']}  "
+            f"diverged {counts['diverged']}  failed {counts['failed']}  best {_fmt(best)}"
+        )
+        self._progress.update(
+            self._task, completed=done, total=max(self.total, sum(counts.values())),
+            stage=f"stage {state.stage + 1}/{self.stages}", stats=stats,
+        )  # fmt: skip
+
+
+def _trial_row(trial: TrialRecord) -> dict[str, Any]:
+    return {
+        "trial_id": trial.id, "stage": trial.stage, "status": trial.status,
+        "val_accuracy": trial.best_val_accuracy, "epochs": trial.last_epoch,
+        "params": trial.params, "error": trial.error,
+    }  # fmt: skip
+
+
+def print_search(
+    console: Console, storage: Storage, search: SearchRecord, settings: Settings, as_json: bool
+) -> None:
+    """Status, per-stage ranges and border warnings, the leaderboard, the best checkpoint."""
+    leaders = storage.best_trials(search.id, limit=10)
+    stages = storage.list_stages(search.id)
+    best_checkpoint = None
+    if leaders and leaders[0].best_val_accuracy is not None:
+        records = storage.list_checkpoints(leaders[0].id)
+        if records:
+            best = max(records, key=lambda record: record.val_accuracy or 0.0)
+            best_checkpoint = str(settings.resolved_checkpoint_root / best.path)
+    document = {
+        "search_id": search.id, "name": search.name, "status": search.status,
+        "reason": search.reason, "counts": storage.trial_counts(search.id),
+        "stages": [{"stage": s.stage, "space": s.space, "warnings": s.warnings} for s in stages],
+        "leaderboard": [_trial_row(trial) for trial in leaders],
+        "best_checkpoint": best_checkpoint,
+    }  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(document, default=str))
+        return
+    console.print(f"search {search.id} [bold]{search.name}[/]: {search.status}"
+                  f" ({search.reason or ''})  trials: {document['counts']}")  # fmt: skip
+    for stage in stages:
+        for warning in stage.warnings:
+            console.print(
+                f"[yellow]border warning[/] stage {stage.stage + 1}: {warning['message']}"
+            )
+    table = Table(title="leaderboard (best validation accuracy first)")
+    for column in ("rank", "trial", "stage", "status", "val acc", "epochs", "parameters"):
+        table.add_column(column)
+    for rank, trial in enumerate(leaders, start=1):
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in trial.params.items())  # fmt: skip
+        cells = (trial.id, trial.stage + 1, trial.status, _fmt(trial.best_val_accuracy))
+        table.add_row(str(rank), *map(str, cells), str(trial.last_epoch or 0), params)
+    console.print(table)
+    console.print(f"best checkpoint: {best_checkpoint}")

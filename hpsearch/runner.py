@@ -1,0 +1,116 @@
+"""`hpsearch run`: a whole search on this machine, with local worker processes.
+
+The main process is the master: it stores the search, starts N worker
+processes (database-polling loops by default, RQ workers when
+`HPSEARCH_REDIS_URL` is set), and until the search ends it advances it, reaps
+stale trials, restarts dead workers and reports progress. Workers are started
+with the `spawn` method: each opens its own database connection and loads the
+data set once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+
+from hpsearch.db import Storage
+from hpsearch.db.records import SearchRecord, TrialRecord
+from hpsearch.executors import Executor
+from hpsearch.master import advance, reap
+from hpsearch.settings import Settings
+
+__all__ = ["FINISHED_SEARCH_STATUSES", "Progress", "WorkerPool", "progress_of", "supervise"]
+
+FINISHED_SEARCH_STATUSES = frozenset({"completed", "cancelled", "failed"})
+
+
+def _worker_entry(search_id: int | None, redis_url: str | None) -> None:
+    if redis_url:
+        from worker.main import run_rq_worker
+
+        run_rq_worker(redis_url)
+    else:
+        from worker.main import local_worker_loop
+
+        local_worker_loop(search_id)
+
+
+class WorkerPool:
+    """N worker processes; `ensure()` restarts any that died."""
+
+    def __init__(self, count: int, search_id: int | None, redis_url: str | None) -> None:
+        self.count, self.search_id, self.redis_url = count, search_id, redis_url
+        self._context = multiprocessing.get_context("spawn")
+        self.processes: list[BaseProcess] = []
+        self.restarts = 0
+
+    def _start_one(self) -> BaseProcess:
+        process = self._context.Process(
+            target=_worker_entry, args=(self.search_id, self.redis_url), daemon=True
+        )
+        process.start()
+        return process
+
+    def ensure(self) -> None:
+        alive = [process for process in self.processes if process.is_alive()]
+        self.restarts += (len(self.processes) - len(alive)) if self.processes else 0
+        while len(alive) < self.count:
+            alive.append(self._start_one())
+        self.processes = alive
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        for process in self.processes:
+            process.terminate()
+        deadline = time.monotonic() + timeout_s
+        for process in self.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self.processes = []
+
+
+@dataclass(frozen=True)
+class Progress:
+    search: SearchRecord
+    counts: dict[str, int]
+    stage: int
+    best: TrialRecord | None
+
+
+def progress_of(storage: Storage, search_id: int) -> Progress:
+    search = storage.get_search(search_id)
+    stages = storage.list_stages(search_id)
+    best = storage.best_trials(search_id, limit=1, status="completed")
+    return Progress(
+        search=search,
+        counts=storage.trial_counts(search_id),
+        stage=max((stage.stage for stage in stages), default=0),
+        best=best[0] if best else None,
+    )
+
+
+def supervise(
+    storage: Storage,
+    executor: Executor,
+    settings: Settings,
+    search_id: int,
+    pool: WorkerPool | None,
+    on_tick: Callable[[Progress], None] | None = None,
+    tick_s: float = 0.25,
+) -> Progress:
+    """Drive the search until it ends; returns its final progress."""
+    while True:
+        if pool is not None:
+            pool.ensure()
+        reap(storage, executor, settings.stale_after_s)
+        advance(storage, search_id, executor)
+        progress = progress_of(storage, search_id)
+        if on_tick is not None:
+            on_tick(progress)
+        if progress.search.status in FINISHED_SEARCH_STATUSES:
+            return progress
+        time.sleep(tick_s)

@@ -1,0 +1,213 @@
+"""Train one `TrainConfig`: the one code path shared by `hpsearch train` and the workers.
+
+It joins the pieces: prepared data (`hpsearch.data`), the network and trainer
+(`hpsearch.nn`), and checkpoints (`hpsearch.checkpoints`). A checkpoint is
+written after every epoch; it holds the parameters, optimizer and schedule
+state, preprocessing statistics, the configuration, the history and the
+model's input/output sizes, so it resumes a run exactly and predicts on its own.
+
+Seeds: the network's initial weights come from `SeedSequence([seed],
+spawn_key=(2,))`; shuffling and dropout of epoch e from `SeedSequence([seed, e])`
+(see `hpsearch.nn.trainer`). `config.seed` therefore determines the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpsearch.checkpoints import Checkpoint, CheckpointStorage, checkpoint_name
+from hpsearch.config import TrainConfig
+from hpsearch.data import PreparedData, prepare_data_cached
+from hpsearch.data.preprocess import Preprocessor
+from hpsearch.errors import CheckpointError
+from hpsearch.nn.model import MLP, MLPConfig
+from hpsearch.nn.trainer import TrainerConfig, TrainResult, TrainState, train
+
+__all__ = [
+    "EPOCH_SUMMARY_KEYS",
+    "CheckpointTarget",
+    "LoadedModel",
+    "build_model",
+    "load_model",
+    "model_config",
+    "prepare",
+    "run_training",
+    "state_from_checkpoint",
+    "trainer_config",
+]
+
+EPOCH_SUMMARY_KEYS = (
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "ema_val_accuracy",
+    "learning_rate",
+)
+
+EpochCallback = Callable[[dict[str, Any], str | None], None]
+
+
+def prepare(config: TrainConfig, data_root: Path) -> PreparedData:
+    """The config's data set, preprocessed, loaded once per process."""
+    return prepare_data_cached(config.data, config.preprocess, Path(data_root))
+
+
+def model_config(config: TrainConfig, input_dim: int, output_dim: int) -> MLPConfig:
+    return MLPConfig(input_dim=input_dim, output_dim=output_dim, **config.model.model_dump())
+
+
+def trainer_config(config: TrainConfig) -> TrainerConfig:
+    return TrainerConfig(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        **config.optimizer.model_dump(),
+        **config.schedule.model_dump(),
+        ema_decay=config.ema_decay,
+        train_accuracy_samples=config.train_accuracy_samples,
+        seed=config.seed,
+    )
+
+
+def build_model(config: TrainConfig, prepared: PreparedData) -> MLP:
+    """A freshly initialized network for this config and data."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed], spawn_key=(2,)))
+    return MLP(model_config(config, prepared.input_dim, prepared.output_dim), rng)
+
+
+@dataclass(frozen=True)
+class CheckpointTarget:
+    """Where a run writes its checkpoints: `<storage root>/<key_dir>/<name>`."""
+
+    storage: CheckpointStorage
+    key_dir: str
+    stage: int = 0
+    trial: int = 0
+    extra: dict[str, Any] | None = None
+
+
+def run_training(
+    config: TrainConfig,
+    prepared: PreparedData,
+    *,
+    target: CheckpointTarget | None = None,
+    on_epoch: EpochCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume: Checkpoint | None = None,
+) -> tuple[MLP, TrainResult]:
+    """Train `config` on `prepared`, checkpointing every epoch to `target`.
+
+    `on_epoch(record, checkpoint_path)` runs after the epoch's checkpoint is
+    written (path relative to the storage root, None without a target).
+    `resume` continues from a checkpoint of the same architecture.
+    """
+    model = build_model(config, prepared)
+    state = None if resume is None else state_from_checkpoint(resume)
+
+    def after_epoch(record: dict[str, Any], train_state: TrainState) -> None:
+        path = None
+        if target is not None:
+            path = _save(target, config, prepared, record, train_state)
+        if on_epoch is not None:
+            on_epoch(record, path)
+
+    result = train(
+        model,
+        prepared.X_train,
+        prepared.y_train,
+        prepared.X_val,
+        prepared.y_val,
+        trainer_config(config),
+        on_epoch=after_epoch,
+        should_stop=should_stop,
+        resume=state,
+    )
+    return model, result
+
+
+def _save(
+    target: CheckpointTarget,
+    config: TrainConfig,
+    prepared: PreparedData,
+    record: dict[str, Any],
+    state: TrainState,
+) -> str:
+    checkpoint = Checkpoint(
+        params=state.params,
+        buffers=state.buffers,
+        optimizer=state.optimizer,
+        preprocessing=dict(prepared.preprocessor.state()),
+        ema=state.ema_params,
+        config=config.model_dump(mode="json"),
+        history=state.history,
+        epoch=state.epoch,
+        metrics={key: record.get(key) for key in EPOCH_SUMMARY_KEYS},
+        schedule_state={**state.schedule, "initial_loss": state.initial_loss},
+        extra={
+            **(target.extra or {}),
+            "input_dim": prepared.input_dim,
+            "output_dim": prepared.output_dim,
+            "task": prepared.task,
+            "class_names": list(prepared.class_names or []),
+        },
+    )
+    name = checkpoint_name(record["val_accuracy"], target.stage, target.trial, state.epoch)
+    return target.storage.save(target.key_dir, name, checkpoint)
+
+
+def state_from_checkpoint(checkpoint: Checkpoint) -> TrainState:
+    """The trainer state saved in a checkpoint, to resume from it."""
+    schedule = dict(checkpoint.schedule_state)
+    initial_loss = schedule.pop("initial_loss", None)
+    return TrainState(
+        epoch=checkpoint.epoch,
+        params=dict(checkpoint.params),
+        buffers=dict(checkpoint.buffers),
+        optimizer={name: dict(state) for name, state in checkpoint.optimizer.items()},
+        schedule=schedule,
+        ema_params=None if checkpoint.ema is None else dict(checkpoint.ema),
+        history=[dict(record) for record in checkpoint.history],
+        initial_loss=initial_loss,
+    )
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network and its fitted preprocessing, rebuilt from a checkpoint alone."""
+
+    config: TrainConfig
+    model: MLP
+    preprocessor: Preprocessor
+    class_names: tuple[str, ...] | None
+
+    def predict(self, X_raw: np.ndarray) -> np.ndarray:
+        """Predictions for raw (unpreprocessed) features (N, D)."""
+        X, _ = self.model.check_inputs(self.preprocessor.transform(np.asarray(X_raw)), None)
+        return self.model.predict(X)
+
+    def scores(self, X_raw: np.ndarray) -> np.ndarray:
+        X, _ = self.model.check_inputs(self.preprocessor.transform(np.asarray(X_raw)), None)
+        return self.model.scores(X)
+
+
+def load_model(checkpoint: Checkpoint, use_ema: bool = False) -> LoadedModel:
+    """Rebuild the network (or its running average with `use_ema`) from a checkpoint."""
+    try:
+        config = TrainConfig.model_validate(checkpoint.config)
+        input_dim = int(checkpoint.extra["input_dim"])
+        output_dim = int(checkpoint.extra["output_dim"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint does not describe its model: {error}") from error
+    if use_ema and checkpoint.ema is None:
+        raise CheckpointError("checkpoint has no running-average parameters")
+    params = checkpoint.ema if use_ema and checkpoint.ema is not None else checkpoint.params
+    model = MLP.from_state(model_config(config, input_dim, output_dim), params, checkpoint.buffers)
+    statistics = {k: v for k, v in checkpoint.preprocessing.items() if isinstance(v, np.ndarray)}
+    preprocessor = Preprocessor.from_state(config.preprocess, statistics)
+    names = tuple(checkpoint.extra.get("class_names") or ()) or None
+    return LoadedModel(config, model, preprocessor, names)

@@ -1,0 +1,70 @@
+"""The per-process state of a worker: settings, storage, checkpoints, executor, identity.
+
+Created lazily once per process (engines and Redis connections do not survive
+a fork) and reused across trials, together with the per-process data cache of
+`hpsearch.data.prepare_data_cached`. BLAS is pinned to one thread per worker:
+N workers on N cores beat N workers fighting over N×N BLAS threads.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from hpsearch.checkpoints import FileSystemCheckpointStorage
+from hpsearch.db import Storage, open_storage
+from hpsearch.executors import Executor, make_executor
+from hpsearch.settings import Settings, get_settings
+
+__all__ = ["WorkerContext", "get_context", "make_context", "pin_blas_threads"]
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    storage: Storage
+    checkpoints: FileSystemCheckpointStorage
+    executor: Executor
+    worker_id: str
+
+
+_context: WorkerContext | None = None
+_blas_limits: object | None = None
+
+
+def pin_blas_threads() -> None:
+    """Limit every BLAS/OpenMP pool of this process to one thread (kept for its lifetime)."""
+    global _blas_limits
+    if _blas_limits is None:
+        from threadpoolctl import threadpool_limits
+
+        _blas_limits = threadpool_limits(limits=1)
+
+
+def make_context(settings: Settings | None = None) -> WorkerContext:
+    """Open storage and queue for this process and register it as a worker."""
+    settings = settings or get_settings()
+    pin_blas_threads()
+    storage = open_storage(settings.resolved_database_url)
+    root = settings.resolved_checkpoint_root
+    root.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    worker_id = f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    storage.register_worker(worker_id, host, os.getpid())
+    return WorkerContext(
+        settings=settings,
+        storage=storage,
+        checkpoints=FileSystemCheckpointStorage(root),
+        executor=make_executor(settings.redis_url),
+        worker_id=worker_id,
+    )
+
+
+def get_context() -> WorkerContext:
+    """This process's context, created on first use (and again after a fork)."""
+    global _context
+    if _context is None or _context.worker_id.split("-")[-2] != str(os.getpid()):
+        _context = make_context()
+    return _context
