@@ -33,8 +33,13 @@ class StoreBase:
         return session_scope(self.engine, write=False)
 
     @staticmethod
-    def _get(session: Session, row_type: type[RowT], key: Any, *, lock: bool = False) -> RowT:
-        row = session.get(row_type, key, with_for_update=lock or None)
+    def _get(session: Session, row_type: type[RowT], key: Any, *, lock: bool | str = False) -> RowT:
+        """The row, optionally locked (True: FOR UPDATE, "share": FOR SHARE; PostgreSQL only).
+
+        Raises NotFoundError when it does not exist.
+        """
+        for_update = {"read": True} if lock == "share" else (True if lock else None)
+        row = session.get(row_type, key, with_for_update=for_update)
         if row is None:
             noun = _NOUNS.get(row_type.__tablename__, row_type.__tablename__)
             raise NotFoundError(f"{noun} {key!r} does not exist")

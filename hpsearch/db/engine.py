@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 
 from hpsearch.errors import ConflictError, HpsearchError, StorageError
 
-__all__ = ["BUSY_TIMEOUT_S", "create_db_engine", "safe_url", "session_scope"]
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "create_db_engine",
+    "hide_password",
+    "safe_url",
+    "session_scope",
+]
 
 BUSY_TIMEOUT_S = 30.0
 _WRITE_OPTION = "hpsearch_write"
@@ -115,7 +121,10 @@ def _describe(error: exc.SQLAlchemyError, engine: Engine) -> str:
     original = getattr(error, "orig", None)
     text = str(original if original is not None else error).strip().splitlines()
     message = text[0] if text else type(error).__name__
-    password = engine.url.password
-    if password:
-        message = message.replace(str(password), "***")
-    return message
+    return hide_password(message, engine.url)
+
+
+def hide_password(message: str, url: str | URL) -> str:
+    """`message` with every occurrence of `url`'s password replaced by `***`."""
+    password = make_url(url).password
+    return message.replace(str(password), "***") if password else message

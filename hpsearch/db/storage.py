@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from hpsearch.db.engine import create_db_engine, safe_url
+from hpsearch.db.engine import create_db_engine, hide_password, safe_url
 from hpsearch.db.metrics import MetricStore
 from hpsearch.db.migrate import upgrade_to_head
 from hpsearch.db.queries import TrialQueries
@@ -59,5 +59,7 @@ def open_storage(url: str | None = None) -> Storage:
         raise
     except Exception as error:
         engine.dispose()
-        raise StorageError(f"cannot migrate database {safe_url(url)}: {error}") from error
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        message = hide_password(lines[0], url)
+        raise StorageError(f"cannot open database {safe_url(url)}: {message}") from error
     return Storage(engine)

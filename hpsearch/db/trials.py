@@ -95,7 +95,8 @@ class TrialStore(StoreBase):
         now = utc_now()
         values = [_new_trial_values(search_id, trial, now) for trial in trials]
         with self._write() as session:
-            search = self._search_row(session, search_id)
+            # A share lock: a concurrent cancel waits for these trials and then cancels them.
+            search = self._get(session, SearchRow, search_id, lock="share")
             if not SEARCH_TRANSITIONS[search.status]:
                 raise ConflictError(f"search {search_id} is {search.status}; it takes no trials")
             self._insert_ignoring_conflicts(
