@@ -1,0 +1,140 @@
+"""`hpsearch train / predict / check` through the real command line (Typer's runner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from hpsearch.checkpoints import load_checkpoint
+from hpsearch.cli import app
+from hpsearch.config import load_train_config, with_overrides
+from hpsearch.data import load_dataset
+from hpsearch.settings import get_settings
+from hpsearch.training import load_model, prepare, run_training
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HPSEARCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HPSEARCH_DATA_ROOT", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_train_digits_example_reaches_97_percent(home: Path) -> None:
+    code, output = invoke("train", str(EXAMPLES / "digits.toml"), "--json")
+    assert code == 0, output
+    summary = json.loads(output.strip().splitlines()[-1])
+    assert summary["status"] == "completed"
+    assert summary["epochs"] == 50
+    assert summary["best_val_accuracy"] >= 0.97
+    best = Path(summary["best_checkpoint"])
+    assert best.name.startswith(f"val{summary['best_val_accuracy']:.4f}"[:9])
+    assert len(list(best.parent.glob("*.npz"))) == 3  # keep-policy: best 3
+
+
+def test_predict_equals_in_process_predictions_exactly(home: Path) -> None:
+    config = with_overrides(load_train_config(EXAMPLES / "digits.toml"), {"epochs": 3})
+    prepared = prepare(config, home / "data")
+    from hpsearch.checkpoints import FileSystemCheckpointStorage
+    from hpsearch.training import CheckpointTarget
+
+    storage = FileSystemCheckpointStorage(home / "ckpt")
+    model, _ = run_training(config, prepared, target=CheckpointTarget(storage, "run"))
+    final = next(name for name in storage.list("run") if name.endswith("_e003.npz"))
+    raw = load_dataset(config.data, home / "data")
+    np.savez(home / "data" / "new.npz", X=raw.X_val, y=raw.y_val)
+
+    out = home / "predictions.npy"
+    code, output = invoke(
+        "predict", str(home / "ckpt" / "run" / final), "new.npz", "--output", str(out), "--json"
+    )
+    assert code == 0, output
+    expected = model.predict(prepared.X_val)
+    assert np.array_equal(np.load(out), expected)
+    accuracy = json.loads(output.strip().splitlines()[-1])["accuracy"]
+    assert accuracy == pytest.approx(float(np.mean(expected == raw.y_val)))
+    loaded = load_model(load_checkpoint(home / "ckpt" / "run" / final))
+    assert np.array_equal(loaded.predict(raw.X_val), expected)
+
+
+def test_check_reports_gradients_and_sanity(home: Path) -> None:
+    code, output = invoke("check", str(EXAMPLES / "digits.toml"), "--json")
+    assert code == 0, output
+    report = json.loads(output.strip().splitlines()[-1])
+    assert report["passed"]
+    assert report["initial_loss"]["expected"] == pytest.approx(np.log(10))
+    assert report["regularization"]["loss_with"] > report["regularization"]["loss_without"]
+    assert report["overfit"]["accuracy"] == 1.0
+    for part in ("data", "regularization"):
+        errors = report["gradient"][part]["max_relative_error"]
+        assert set(errors) >= {"W1", "W2"}
+        assert all(error < report["gradient"]["threshold"] for error in errors.values())
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("epochs = 0\n", "epochs"),
+        ("[model]\nhiden_sizes = [10]\n", "hiden_sizes"),
+        ("[optimizer]\nlearning_rate = -1.0\n", "learning_rate"),
+        ("[model]\nkeep_prob = 1.5\n", "keep_prob"),
+        ("[data]\nsource = 'npz'\npath = '../outside.npz'\n", "outside"),
+        ("[data]\nsource = 'csv'\npath = 'x.csv'\n", "label_column"),
+        ("epochs = \n", "invalid TOML"),
+    ],
+)
+def test_train_refuses_bad_config_and_writes_nothing(home: Path, toml: str, message: str) -> None:
+    path = home / "bad.toml"
+    path.write_text(toml)
+    code, output = invoke("train", str(path))
+    assert code == 2
+    assert message in output
+    assert not (home / "home").exists() or not any((home / "home").rglob("*.npz"))
+
+
+def test_train_missing_config_file(home: Path) -> None:
+    code, output = invoke("train", str(home / "nope.toml"))
+    assert code == 2
+    assert "not found" in output
+
+
+def test_predict_refuses_bad_inputs(home: Path) -> None:
+    config = with_overrides(load_train_config(EXAMPLES / "digits.toml"), {"epochs": 1})
+    from hpsearch.checkpoints import FileSystemCheckpointStorage
+    from hpsearch.training import CheckpointTarget
+
+    storage = FileSystemCheckpointStorage(home / "ckpt")
+    run_training(config, prepare(config, home / "data"), target=CheckpointTarget(storage, "r"))
+    checkpoint = home / "ckpt" / "r" / storage.list("r")[0]
+    np.savez(home / "data" / "ok.npz", X=np.zeros((2, 64)))
+
+    code, output = invoke("predict", str(checkpoint), "../../etc/passwd.npz")
+    assert code == 2 and "outside" in output
+    np.savez(home / "data" / "wrong.npz", X=np.zeros((2, 5)))
+    code, output = invoke("predict", str(checkpoint), "wrong.npz")
+    assert code == 2 and "64" in output
+    np.save(home / "data" / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (home / "data" / "pickled.npz").write_bytes((home / "data" / "pickled.npy").read_bytes())
+    code, output = invoke("predict", str(checkpoint), "pickled.npz")
+    assert code == 2
+    torn = home / "torn.npz"
+    torn.write_bytes(checkpoint.read_bytes()[:-100])
+    code, output = invoke("predict", str(torn), "ok.npz")
+    assert code == 2 and "torn.npz" in output
+    code, output = invoke("predict", str(checkpoint), "ok.npz", "--json")
+    assert code == 0 and json.loads(output.strip().splitlines()[-1])["examples"] == 2
