@@ -144,6 +144,11 @@ class SearchProgress:
         )  # fmt: skip
 
 
+def _short(name: str) -> str:
+    """`optimizer.learning_rate` -> `learning_rate` for narrow tables."""
+    return name.split(".", 1)[-1]
+
+
 def _trial_row(trial: TrialRecord) -> dict[str, Any]:
     return {
         "trial_id": trial.id, "stage": trial.stage, "status": trial.status,
@@ -174,18 +179,20 @@ def print_search(
     if as_json:
         typer.echo(json.dumps(document, default=str))
         return
+    counts = ", ".join(f"{status} {count}" for status, count in document["counts"].items() if count)
     console.print(f"search {search.id} [bold]{search.name}[/]: {search.status}"
-                  f" ({search.reason or ''})  trials: {document['counts']}")  # fmt: skip
+                  f" ({search.reason or ''}); trials: {counts}")  # fmt: skip
     for stage in stages:
         for warning in stage.warnings:
             console.print(
                 f"[yellow]border warning[/] stage {stage.stage + 1}: {warning['message']}"
             )
     table = Table(title="leaderboard (best validation accuracy first)")
-    for column in ("rank", "trial", "stage", "status", "val acc", "epochs", "parameters"):
-        table.add_column(column)
+    for column in ("rank", "trial", "stage", "status", "val acc", "epochs"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("parameters")
     for rank, trial in enumerate(leaders, start=1):
-        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        params = ", ".join(f"{_short(k)}={v:.3g}" if isinstance(v, float) else f"{_short(k)}={v}"
                            for k, v in trial.params.items())  # fmt: skip
         cells = (trial.id, trial.stage + 1, trial.status, _fmt(trial.best_val_accuracy))
         table.add_row(str(rank), *map(str, cells), str(trial.last_epoch or 0), params)
