@@ -169,9 +169,10 @@ def print_search(
         if records:
             best = max(records, key=lambda record: record.val_accuracy or 0.0)
             best_checkpoint = str(settings.resolved_checkpoint_root / best.path)
+    trial_counts = storage.trial_counts(search.id)
     document = {
         "search_id": search.id, "name": search.name, "status": search.status,
-        "reason": search.reason, "counts": storage.trial_counts(search.id),
+        "reason": search.reason, "counts": trial_counts,
         "stages": [{"stage": s.stage, "space": s.space, "warnings": s.warnings} for s in stages],
         "leaderboard": [_trial_row(trial) for trial in leaders],
         "best_checkpoint": best_checkpoint,
@@ -179,7 +180,7 @@ def print_search(
     if as_json:
         typer.echo(json.dumps(document, default=str))
         return
-    counts = ", ".join(f"{status} {count}" for status, count in document["counts"].items() if count)
+    counts = ", ".join(f"{status} {count}" for status, count in trial_counts.items() if count)
     console.print(f"search {search.id} [bold]{search.name}[/]: {search.status}"
                   f" ({search.reason or ''}); trials: {counts}")  # fmt: skip
     for stage in stages:

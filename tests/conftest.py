@@ -22,7 +22,8 @@ REDIS_URL = os.environ.get("HPSEARCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 def _answers(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 1.0):
+        address = (parsed.hostname or "127.0.0.1", parsed.port or default_port)
+        with socket.create_connection(address, 1.0):
             return True
     except OSError:
         return False
@@ -34,7 +35,7 @@ def _require(url: str, default_port: int, name: str) -> str:
     message = f"{name} does not answer at {url}"
     if os.environ.get("HPSEARCH_REQUIRE_SERVICES") == "1":
         pytest.fail(message + " and HPSEARCH_REQUIRE_SERVICES=1")
-    pytest.skip(message + " (start it, or set HPSEARCH_TEST_POSTGRES_URL / HPSEARCH_TEST_REDIS_URL)")
+    pytest.skip(f"{message} (start it, or set HPSEARCH_TEST_POSTGRES_URL / _REDIS_URL)")
 
 
 @pytest.fixture(scope="session")
