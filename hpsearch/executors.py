@@ -17,6 +17,7 @@ executors end in the same `worker.trial.run_trial(trial_id)`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
 from hpsearch.errors import QueueError
@@ -31,9 +32,11 @@ __all__ = [
 ]
 
 QUEUE_NAME = "hpsearch"
-# A "started" job whose trial is still queued in the database belongs to a worker
-# that died before claiming it (or is claiming it now): enqueue it again.
 _LIVE_JOB_STATUSES = {b"queued", b"deferred", b"scheduled"}
+# A "started" job whose trial is still queued in the database is being claimed
+# right now (the worker marks the job started, then claims the trial), or its
+# worker died before claiming it. Only the second kind, older than this, is lost.
+CLAIM_GRACE_S = 30.0
 
 
 class Executor(Protocol):
@@ -63,11 +66,13 @@ def job_id_for(trial_id: int) -> str:
 class RQExecutor:
     """One RQ job per trial on the `hpsearch` queue; jobs carry only the trial id."""
 
-    def __init__(self, redis_url: str, queue_name: str = QUEUE_NAME) -> None:
+    def __init__(
+        self, redis_url: str, queue_name: str = QUEUE_NAME, claim_grace_s: float = CLAIM_GRACE_S
+    ) -> None:
         from redis import Redis
         from rq import Queue
 
-        self.redis_url = redis_url
+        self.redis_url, self.claim_grace_s = redis_url, claim_grace_s
         self.connection = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30)
         self.queue = Queue(queue_name, connection=self.connection)
 
@@ -93,6 +98,11 @@ class RQExecutor:
             raise QueueError(f"cannot enqueue trials on {self._safe_url()}: {error}") from error
 
     def lost(self, trial_ids: Sequence[int]) -> list[int]:
+        """Queued trials whose job is missing, finished, failed, or started long ago.
+
+        A trial requeued after its worker died still has that worker's
+        "started" job: the reaper enqueues it itself (see `master.reap`).
+        """
         if not trial_ids:
             return []
         from redis.exceptions import RedisError
@@ -101,15 +111,24 @@ class RQExecutor:
         try:
             pipeline = self.connection.pipeline(transaction=False)
             for trial_id in trial_ids:
-                pipeline.hget(Job.key_for(job_id_for(trial_id)), "status")
-            statuses = pipeline.execute()
+                pipeline.hmget(Job.key_for(job_id_for(trial_id)), ["status", "started_at"])
+            jobs = pipeline.execute()
         except RedisError as error:
             raise QueueError(f"cannot read jobs from {self._safe_url()}: {error}") from error
+        now = datetime.now(UTC)
         return [
             trial_id
-            for trial_id, status in zip(trial_ids, statuses, strict=True)
-            if status not in _LIVE_JOB_STATUSES
+            for trial_id, (status, started_at) in zip(trial_ids, jobs, strict=True)
+            if not self._is_live(status, started_at, now)
         ]
+
+    def _is_live(self, status: bytes | None, started_at: bytes | None, now: datetime) -> bool:
+        if status in _LIVE_JOB_STATUSES:
+            return True
+        if status != b"started" or not started_at:
+            return False
+        started = datetime.fromisoformat(started_at.decode()).replace(tzinfo=UTC)
+        return (now - started).total_seconds() < self.claim_grace_s
 
     def _safe_url(self) -> str:
         from sqlalchemy.engine import make_url

@@ -143,9 +143,10 @@ def _new_trial(spec: SearchSpec, action: SampleTrial | PromoteTrial) -> NewTrial
 def reap(storage: Storage, executor: Executor, stale_after_s: float) -> list[TrialRecord]:
     """Requeue stale trials and re-enqueue lost ones; returns the trials requeued or failed."""
     reaped = storage.reap_stale(stale_after_s)
-    queued = storage.queued_trial_ids()
-    lost = executor.lost(queued)
-    executor.enqueue(lost)
+    requeued = [trial.id for trial in reaped if trial.status == "queued"]
+    executor.enqueue(requeued)
+    queued = [trial_id for trial_id in storage.queued_trial_ids() if trial_id not in requeued]
+    executor.enqueue(executor.lost(queued))
     for search_id in {trial.search_id for trial in reaped if trial.status != "queued"}:
         advance(storage, search_id, executor)
     return reaped
