@@ -1,0 +1,73 @@
+"""The master inside the API process: a background advance + reap loop.
+
+`hpsearch serve` runs the master in the API process by default
+(`HPSEARCH_API_MASTER=true`): an asyncio task started by the app's lifespan
+calls, every `HPSEARCH_MASTER_TICK_S` seconds and in a worker thread, the
+same synchronous functions as `hpsearch master`: `hpsearch.master.reap`
+(requeue trials of silent workers, re-enqueue trials the queue lost) and
+`hpsearch.master.advance` for every running search. Set
+`HPSEARCH_API_MASTER=false` to run `hpsearch master` as its own process
+instead (e.g. several API replicas); both may run at once, since applying
+the master's decisions is idempotent.
+
+The database is the truth: a restarted API process has no state to recover
+and simply continues every running search on its first tick. A failing tick
+(database or Redis down) is logged and retried on the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+from hpsearch.db import Storage
+from hpsearch.executors import Executor
+from hpsearch.master import advance, reap
+
+__all__ = ["MasterLoop", "master_tick"]
+
+logger = logging.getLogger("api.master")
+MAX_SEARCHES_PER_TICK = 1000
+
+
+def master_tick(storage: Storage, executor: Executor, stale_after_s: float) -> int:
+    """One pass: reap, then advance every running search; returns how many were advanced."""
+    reap(storage, executor, stale_after_s)
+    searches = storage.list_searches(limit=MAX_SEARCHES_PER_TICK, status="running")
+    for search in searches:
+        advance(storage, search.id, executor)
+    return len(searches)
+
+
+class MasterLoop:
+    """An asyncio task running `master_tick` every `tick_s` seconds until `stop()`."""
+
+    def __init__(
+        self, storage: Storage, executor: Executor, stale_after_s: float, tick_s: float
+    ) -> None:
+        self.storage, self.executor = storage, executor
+        self.stale_after_s, self.tick_s = stale_after_s, tick_s
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="hpsearch-master")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(
+                    master_tick, self.storage, self.executor, self.stale_after_s
+                )
+            except Exception as error:  # logged, retried on the next tick
+                logger.warning("master tick failed: %s: %s", type(error).__name__, error)
+            self.ticks += 1
+            await asyncio.sleep(self.tick_s)

@@ -1,0 +1,91 @@
+"""The FastAPI application: `create_app(settings)`, served by `hpsearch serve`.
+
+    uvicorn --factory api.main:create_app        (settings from HPSEARCH_* variables)
+
+Routers, one per resource: `/searches`, `/searches/{id}/trials` and
+`/trials`, `/datasets`, `/workers`, `/health`; OpenAPI at `/docs` and
+`/openapi.json`. Every route but `/health` needs a bearer token
+(`api.auth`); bodies are capped (`api.limits`); errors map to status codes as
+`api.errors` says. The storage is opened when the app is created; the
+lifespan starts the in-process master (`api.background`) and closes the
+storage at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.auth import check_serve_security
+from api.background import MasterLoop
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit, LaunchRateLimiter
+from api.routes import datasets, health, searches, trials, workers
+from hpsearch.checkpoints import FileSystemCheckpointStorage
+from hpsearch.db import open_storage
+from hpsearch.executors import Executor, make_executor
+from hpsearch.settings import Settings
+
+__all__ = ["create_app"]
+
+API_VERSION = "1"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    executor: Executor | None = None,
+    insecure: bool = False,
+) -> FastAPI:
+    """The API over `settings` (default: from the environment).
+
+    `executor` overrides the one made from `settings.redis_url` (tests use a
+    private queue). Raises ConfigError when no API token is configured and
+    `insecure` is not set; StorageError when the database cannot be opened.
+    """
+    settings = settings or Settings()
+    if not insecure:
+        check_serve_security(settings.api_tokens, "", insecure=False)
+    storage = open_storage(settings.resolved_database_url)
+    executor = executor or make_executor(settings.redis_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = None
+        if settings.api_master:
+            loop = MasterLoop(storage, executor, settings.stale_after_s, settings.master_tick_s)
+            loop.start()
+        app.state.master = loop
+        try:
+            yield
+        finally:
+            if loop is not None:
+                await loop.stop()
+            storage.close()
+
+    app = FastAPI(
+        title="hpsearch",
+        version=API_VERSION,
+        summary="Coarse-to-fine hyperparameter search for NumPy MLPs",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.storage = storage
+    app.state.executor = executor
+    app.state.checkpoints = FileSystemCheckpointStorage(settings.resolved_checkpoint_root)
+    app.state.launch_limiter = LaunchRateLimiter(settings.launch_rate_per_minute)
+    app.state.api_tokens = tuple(t.encode("utf-8") for t in settings.api_tokens if t.strip())
+    app.state.insecure = insecure
+    app.state.master = None
+    install_error_handlers(app)
+    for module in (searches, trials, datasets, workers, health):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodySizeLimit,
+        json_bytes=settings.max_json_bytes,
+        upload_bytes=settings.max_upload_bytes,
+        upload_paths=frozenset({"/datasets"}),
+    )
+    return app

@@ -1,0 +1,154 @@
+"""`/searches`: launch, list, inspect and steer searches."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from api.auth import require_token
+from api.caps import check_spec_caps
+from api.deps import (
+    ExecutorDep,
+    RateLimiterDep,
+    SettingsDep,
+    StorageDep,
+    TokenDep,
+)
+from api.errors import ERROR_RESPONSES
+from api.schemas import (
+    MAX_ID,
+    ErrorPublic,
+    SearchCreate,
+    SearchDetailPublic,
+    SearchPublic,
+    SearchUpdate,
+)
+from api.views import search_detail, search_public
+from hpsearch.db import Storage
+from hpsearch.errors import ConfigError
+from hpsearch.executors import Executor
+from hpsearch.master import advance, create_search
+from hpsearch.search import parse_search_spec
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/searches",
+    tags=["searches"],
+    dependencies=[Depends(require_token)],
+    responses={code: {**body, "model": ErrorPublic} for code, body in ERROR_RESPONSES.items()},
+)
+SearchId = Annotated[int, Path(ge=1, le=MAX_ID, description="a search id")]
+_RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorPublic,
+        "description": "launch rate limit reached for this token",
+        "headers": {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
+    }
+}
+
+
+def reject_nul(value: Any, where: str = "body") -> None:
+    """Raise ConfigError naming the field when a string (or key) holds a NUL character."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ConfigError(f"{where}: must not contain NUL characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul(str(key), where)
+            reject_nul(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            reject_nul(item, f"{where}.{index}")
+
+
+@router.post("", status_code=201, responses=_RATE_LIMITED)
+def launch_search(
+    spec: SearchCreate,
+    caller: TokenDep,
+    storage: StorageDep,
+    executor: ExecutorDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> SearchDetailPublic:
+    """Launch a search from a spec (the same document as a search TOML file, in JSON).
+
+    The spec is validated in full before anything is written: an invalid spec,
+    or one over the server's caps, is a 422 naming the field.
+    """
+    limiter.check(caller)
+    raw = spec.model_dump(mode="json")
+    for key, value in raw.items():
+        reject_nul(value, key)
+    check_spec_caps(spec, settings)
+    search_id = create_search(storage, spec, executor)
+    return search_detail(storage, search_id)
+
+
+@router.get("")
+def list_searches(
+    storage: StorageDep,
+    status: Literal["running", "paused", "completed", "cancelled", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> list[SearchPublic]:
+    """Searches, newest first, with their status and progress (trials per status)."""
+    searches = storage.list_searches(limit=limit, offset=offset, status=status)
+    return [search_public(storage, search) for search in searches]
+
+
+@router.get("/{search_id}")
+def get_search(search_id: SearchId, storage: StorageDep) -> SearchDetailPublic:
+    """A search: its spec, stages with their ranges and border warnings, its best trial."""
+    return search_detail(storage, search_id)
+
+
+@router.post("/{search_id}/cancel")
+def cancel_search(search_id: SearchId, storage: StorageDep) -> SearchDetailPublic:
+    """Cancel the search: queued trials end now, running ones stop at their next heartbeat."""
+    storage.request_cancel_search(search_id, "cancelled via the API")
+    return search_detail(storage, search_id)
+
+
+@router.post("/{search_id}/pause")
+def pause_search(search_id: SearchId, storage: StorageDep) -> SearchDetailPublic:
+    """Pause: running trials finish, queued ones wait, nothing new starts."""
+    storage.set_search_status(search_id, "paused")
+    return search_detail(storage, search_id)
+
+
+@router.post("/{search_id}/resume")
+def resume_search(
+    search_id: SearchId, storage: StorageDep, executor: ExecutorDep
+) -> SearchDetailPublic:
+    """Resume a paused search: its queued trials are enqueued again and it advances."""
+    storage.set_search_status(search_id, "running")
+    _restart(storage, executor, search_id)
+    return search_detail(storage, search_id)
+
+
+@router.patch("/{search_id}")
+def update_search(
+    search_id: SearchId,
+    update: SearchUpdate,
+    storage: StorageDep,
+    executor: ExecutorDep,
+    settings: SettingsDep,
+) -> SearchDetailPublic:
+    """Change the epoch budget and/or concurrency of a running or paused search."""
+    search = storage.get_search(search_id)
+    raw = dict(search.spec)
+    if update.budget_epochs is not None:
+        raw["budget_epochs"] = update.budget_epochs
+    if update.concurrency is not None:
+        raw["concurrency"] = update.concurrency
+    check_spec_caps(parse_search_spec(raw, source=f"search {search_id}"), settings)
+    storage.update_search_limits(search_id, update.budget_epochs, update.concurrency)
+    if storage.get_search(search_id).status == "running":
+        advance(storage, search_id, executor)
+    return search_detail(storage, search_id)
+
+
+def _restart(storage: Storage, executor: Executor, search_id: int) -> None:
+    executor.enqueue(storage.queued_trial_ids(search_id))
+    advance(storage, search_id, executor)

@@ -1,0 +1,110 @@
+"""`/searches/{id}/trials` (leaderboards) and `/trials/{id}`: inspect, cancel, requeue, download."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
+
+from api.auth import require_token
+from api.deps import CheckpointsDep, ExecutorDep, StorageDep
+from api.errors import ERROR_RESPONSES
+from api.schemas import MAX_ID, ErrorPublic, TrialDetailPublic, TrialPublic
+from api.views import trial_detail, trial_public
+from hpsearch.errors import NotFoundError
+
+__all__ = ["router"]
+
+router = APIRouter(
+    tags=["trials"],
+    dependencies=[Depends(require_token)],
+    responses={code: {**body, "model": ErrorPublic} for code, body in ERROR_RESPONSES.items()},
+)
+SearchId = Annotated[int, Path(ge=1, le=MAX_ID, description="a search id")]
+TrialId = Annotated[int, Path(ge=1, le=MAX_ID, description="a trial id")]
+TrialStatus = Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
+Ordering = Literal["best_val_accuracy", "last_epoch", "finished_at", "started_at", "index"]
+CHUNK_BYTES = 1 << 16
+
+
+@router.get("/searches/{search_id}/trials")
+def list_trials(
+    search_id: SearchId,
+    storage: StorageDep,
+    status: Annotated[
+        list[TrialStatus] | None, Query(description="repeat to allow several")
+    ] = None,
+    stage: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    order_by: Ordering = "best_val_accuracy",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> list[TrialPublic]:
+    """The search's trials, best first by `order_by` (best validation accuracy by default).
+
+    Trials with no value for the ordering come last; ties break on trial id.
+    """
+    trials = storage.best_trials(
+        search_id, limit=limit, offset=offset, status=status, stage=stage, order_by=order_by
+    )
+    return [trial_public(trial) for trial in trials]
+
+
+@router.get("/trials/{trial_id}")
+def get_trial(
+    trial_id: TrialId,
+    storage: StorageDep,
+    max_points: Annotated[
+        int | None, Query(ge=1, le=100_000, description="downsample the curves to this many epochs")
+    ] = None,
+    include_stats: Annotated[
+        bool, Query(description="include per-epoch training statistics")
+    ] = False,
+) -> TrialDetailPublic:
+    """A trial: configuration, status and its timestamps, per-epoch curves, checkpoints."""
+    return trial_detail(storage, trial_id, max_points, include_stats)
+
+
+@router.post("/trials/{trial_id}/cancel")
+def cancel_trial(trial_id: TrialId, storage: StorageDep) -> TrialPublic:
+    """Cancel a queued trial now, or ask a running one to stop; finished trials stay."""
+    return trial_public(storage.request_cancel_trial(trial_id))
+
+
+@router.post("/trials/{trial_id}/requeue")
+def requeue_trial(trial_id: TrialId, storage: StorageDep, executor: ExecutorDep) -> TrialPublic:
+    """Queue a failed, diverged, cancelled or running trial again (409 when completed)."""
+    trial = storage.requeue_trial(trial_id, "requeued via the API")
+    executor.enqueue([trial_id])
+    return trial_public(trial)
+
+
+@router.get(
+    "/trials/{trial_id}/checkpoints/{epoch}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "the .npz"}},
+)
+def download_checkpoint(
+    trial_id: TrialId,
+    epoch: Annotated[int, Path(ge=0, le=MAX_ID)],
+    storage: StorageDep,
+    checkpoints: CheckpointsDep,
+) -> StreamingResponse:
+    """The checkpoint `.npz` of the trial's epoch (parameters, statistics, config, history)."""
+    records = [record for record in storage.list_checkpoints(trial_id) if record.epoch == epoch]
+    if not records:
+        raise NotFoundError(f"trial {trial_id} has no checkpoint for epoch {epoch}")
+    handle = checkpoints.open_bytes(records[0].path)
+    name = records[0].path.rsplit("/", 1)[-1]
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,173 @@
+"""Request and response bodies of the REST API: `XCreate` / `XUpdate` in, `XPublic` out.
+
+A search is launched with the same document as a search TOML file, as JSON
+(`SearchCreate` is `hpsearch.search.SearchSpec`). Responses copy the frozen
+records of `hpsearch.db.records`; checkpoint paths on the shared volume are
+never shown, only file names and download URLs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hpsearch.search import SearchSpec
+
+__all__ = [
+    "MAX_ID",
+    "CheckpointPublic",
+    "DatasetPublic",
+    "EpochPublic",
+    "ErrorPublic",
+    "HealthPublic",
+    "SearchCreate",
+    "SearchDetailPublic",
+    "SearchPublic",
+    "SearchUpdate",
+    "StagePublic",
+    "TrialCountsPublic",
+    "TrialDetailPublic",
+    "TrialPublic",
+    "WorkerPublic",
+]
+
+# Ids are 32-bit integer columns; larger path values are refused with 422.
+MAX_ID = 2**31 - 1
+
+
+class SearchCreate(SearchSpec):
+    """A search spec, exactly as in a search TOML file (see hpsearch.search.spec)."""
+
+
+class SearchUpdate(BaseModel):
+    """New limits for a running or paused search; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget_epochs: int | None = Field(None, ge=1, le=MAX_ID)
+    concurrency: int | None = Field(None, ge=1, le=10_000)
+
+
+class ErrorPublic(BaseModel):
+    detail: str
+
+
+class TrialCountsPublic(BaseModel):
+    queued: int
+    running: int
+    completed: int
+    diverged: int
+    failed: int
+    cancelled: int
+    total: int
+    planned: int = Field(description="trials the spec's stages plan in all")
+
+
+class SearchPublic(BaseModel):
+    id: int
+    name: str
+    status: Literal["running", "paused", "completed", "cancelled", "failed"]
+    seed: int
+    created_at: datetime
+    finished_at: datetime | None
+    budget_epochs: int | None
+    concurrency: int
+    best_trial_id: int | None
+    reason: str | None
+    progress: TrialCountsPublic
+
+
+class TrialPublic(BaseModel):
+    id: int
+    search_id: int
+    stage: int
+    index: int
+    params: dict[str, Any]
+    epochs: int
+    status: Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
+    attempts: int
+    best_val_accuracy: float | None
+    last_epoch: int | None
+    parent_trial_id: int | None
+    worker_id: str | None
+    enqueued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    failure_kind: str | None
+    cancel_requested: bool
+
+
+class StagePublic(BaseModel):
+    """A stage's search space (its ranges) and the border warnings it was started with."""
+
+    stage: int
+    space: dict[str, Any]
+    warnings: list[Any]
+    started_at: datetime
+
+
+class SearchDetailPublic(SearchPublic):
+    spec: dict[str, Any]
+    stages: list[StagePublic]
+    best_trial: TrialPublic | None
+
+
+class EpochPublic(BaseModel):
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+    train_accuracy: float | None
+    val_accuracy: float | None
+    ema_val_accuracy: float | None
+    learning_rate: float | None
+    stats: dict[str, Any] | None = Field(
+        None, description="babysitting statistics; only with include_stats=true"
+    )
+
+
+class CheckpointPublic(BaseModel):
+    epoch: int
+    val_accuracy: float | None
+    name: str
+    created_at: datetime
+    download_url: str
+
+
+class TrialDetailPublic(TrialPublic):
+    """A trial with its configuration, timestamps of its status, curves and checkpoints."""
+
+    config: dict[str, Any]
+    train_seed: int
+    max_attempts: int
+    heartbeat_at: datetime | None
+    curves: list[EpochPublic]
+    epochs_recorded: int = Field(description="epochs committed, before any downsampling")
+    checkpoints: list[CheckpointPublic]
+
+
+class DatasetPublic(BaseModel):
+    name: str
+    path: str = Field(description="the value for data.path in a spec (relative to the data root)")
+    size_bytes: int
+    arrays: dict[str, list[int]] = Field(description="array name -> shape")
+    modified_at: datetime
+
+
+class WorkerPublic(BaseModel):
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_heartbeat: datetime
+    current_trial_id: int | None
+    status: str
+    alive: bool
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: str
+    redis: str

@@ -1,0 +1,108 @@
+"""Records of the storage API -> response schemas (no database access but through Storage)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from api.schemas import (
+    CheckpointPublic,
+    EpochPublic,
+    SearchDetailPublic,
+    SearchPublic,
+    StagePublic,
+    TrialCountsPublic,
+    TrialDetailPublic,
+    TrialPublic,
+)
+from hpsearch.db import Storage
+from hpsearch.db.records import CheckpointRecord, EpochRecord, SearchRecord, TrialRecord
+
+__all__ = [
+    "checkpoint_public",
+    "downsample",
+    "search_detail",
+    "search_public",
+    "trial_detail",
+    "trial_public",
+]
+
+
+def _planned_trials(spec: dict[str, Any]) -> int:
+    stages = spec.get("stages") or []
+    return sum(int(stage.get("trials", 0)) for stage in stages if isinstance(stage, dict))
+
+
+def search_public(storage: Storage, search: SearchRecord) -> SearchPublic:
+    counts = storage.trial_counts(search.id)
+    progress = TrialCountsPublic(
+        **counts, total=sum(counts.values()), planned=_planned_trials(search.spec)
+    )
+    fields = asdict(search)
+    fields.pop("spec")
+    return SearchPublic(**fields, progress=progress)
+
+
+def search_detail(storage: Storage, search_id: int) -> SearchDetailPublic:
+    search = storage.get_search(search_id)
+    summary = search_public(storage, search)
+    stages = [
+        StagePublic(stage=s.stage, space=s.space, warnings=s.warnings, started_at=s.started_at)
+        for s in storage.list_stages(search_id)
+    ]
+    best = None
+    if search.best_trial_id is not None:
+        best = trial_public(storage.get_trial(search.best_trial_id))
+    return SearchDetailPublic(
+        **summary.model_dump(), spec=search.spec, stages=stages, best_trial=best
+    )
+
+
+def trial_public(trial: TrialRecord) -> TrialPublic:
+    return TrialPublic.model_validate(asdict(trial))
+
+
+def checkpoint_public(checkpoint: CheckpointRecord) -> CheckpointPublic:
+    return CheckpointPublic(
+        epoch=checkpoint.epoch,
+        val_accuracy=checkpoint.val_accuracy,
+        name=checkpoint.path.rsplit("/", 1)[-1],
+        created_at=checkpoint.created_at,
+        download_url=f"/trials/{checkpoint.trial_id}/checkpoints/{checkpoint.epoch}",
+    )
+
+
+def downsample(count: int, max_points: int | None) -> list[int]:
+    """Indexes of at most `max_points` of `count` points, evenly spread, first and last kept.
+
+    Index i of the result is round(i * (count - 1) / (max_points - 1)).
+    """
+    if max_points is None or count <= max_points:
+        return list(range(count))
+    if max_points == 1:
+        return [count - 1]
+    step = (count - 1) / (max_points - 1)
+    return sorted({round(i * step) for i in range(max_points)})
+
+
+def _epoch_public(epoch: EpochRecord, include_stats: bool) -> EpochPublic:
+    fields = asdict(epoch)
+    fields.pop("trial_id")
+    fields.pop("created_at")
+    stats = fields.pop("stats")
+    return EpochPublic(**fields, stats=stats if include_stats else None)
+
+
+def trial_detail(
+    storage: Storage, trial_id: int, max_points: int | None, include_stats: bool
+) -> TrialDetailPublic:
+    trial = storage.get_trial(trial_id)
+    curves = storage.trial_curves(trial_id)
+    kept = [curves[i] for i in downsample(len(curves), max_points)]
+    checkpoints = storage.list_checkpoints(trial_id)
+    return TrialDetailPublic(
+        **asdict(trial),
+        curves=[_epoch_public(epoch, include_stats) for epoch in kept],
+        epochs_recorded=len(curves),
+        checkpoints=[checkpoint_public(c) for c in checkpoints],
+    )
