@@ -33,6 +33,7 @@ import numpy as np
 from hpsearch.nn import fused, layers
 from hpsearch.nn.init import default_init, init_bias, init_weights
 from hpsearch.nn.losses import LOSSES, hierarchical_softmax_predict, num_outputs
+from hpsearch.nn.regularization import elastic_net_value, weight_penalty
 
 __all__ = ["ACTIVATIONS", "CLASS_LOSSES", "MLP", "REGRESSION_LOSSES", "MLPConfig"]
 
@@ -41,7 +42,6 @@ CLASS_LOSSES = ("softmax", "svm", "squared_hinge", "hierarchical_softmax")
 ATTRIBUTE_LOSSES = ("attribute_hinge", "attribute_logistic")
 REGRESSION_LOSSES = ("l2", "l1")
 _INITS = ("small", "calibrated", "glorot", "he", "sparse")
-_CHUNK = 32_768  # elements per regularization chunk (fits the L2 cache)
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,6 @@ class MLP:
         weights = sum(math.prod(self._shapes[f"W{i}"]) for i in range(1, self.num_layers + 1))
         biases = sum(math.prod(self._shapes[f"b{i}"]) for i in range(1, self.num_layers + 1))
         self.num_regularized = weights + (biases if config.regularize_biases else 0)
-        self._scratch = np.empty(min(self.num_regularized, _CHUNK), self.dtype)
         self._fast = config.activation == "relu" and not config.batchnorm
         self._workspaces: dict[int, fused.Workspace] = {}
 
@@ -264,7 +263,7 @@ class MLP:
         if X.dtype.kind not in "iuf":
             raise ValueError(f"{x_name} must be numeric, got dtype {X.dtype}")
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        if not np.isfinite(X).all():
+        if not _all_finite(X):
             raise ValueError(f"{x_name} contains NaN or infinite values")
         if y is None:
             return X, None
@@ -300,30 +299,44 @@ class MLP:
         self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator | None = None
     ) -> tuple[float, dict[str, np.ndarray]]:
         """Train-mode data loss and its gradients (fresh arrays), no regularization."""
-        loss = self._data_step(X, y, rng)
+        loss = self.data_step(X, y, rng)
         return loss, {name: grad.copy() for name, grad in self.grads.items()}
 
     def regularization_loss_and_grads(self) -> tuple[float, dict[str, np.ndarray]]:
-        """Elastic net over the weights (and biases if regularize_biases):
+        """Elastic net over the weights (and biases if regularize_biases), exactly
+        `hpsearch.nn.regularization.weight_penalty`:
 
         loss = 0.5 * l2 * sum(w**2) + l1 * sum(|w|); grad = l2 * w + l1 * sign(w).
         Returns the loss and a fresh gradient array for every param (zeros elsewhere).
         """
-        saved = self.grad_vector.copy()
-        self.grad_vector[...] = 0
-        loss = self._add_regularization()
-        grads = {name: grad.copy() for name, grad in self.grads.items()}
-        self.grad_vector[...] = saved
+        grads = {name: np.zeros_like(param) for name, param in self.params.items()}
+        config = self.config
+        loss, _ = weight_penalty(self.params, config.l1, config.l2, config.regularize_biases, grads)
         return loss, grads
 
+    def regularization_penalty(self) -> float:
+        """The value of the elastic net alone (no gradient, no temporary the size of W)."""
+        weights = self.param_vector[: self.num_regularized]
+        return elastic_net_value(weights, self.config.l1, self.config.l2)
+
     def train_step(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator | None) -> float:
-        """Hot path: loss (data + regularization) with gradients written into `grad_vector`.
+        """Loss (data + regularization) with gradients written into `grad_vector`.
 
         X, y must already be validated (`check_inputs`); nothing is checked here.
         """
-        return self._data_step(X, y, rng) + self._add_regularization()
+        loss = self.data_step(X, y, rng)
+        config = self.config
+        penalty, _ = weight_penalty(
+            self.params, config.l1, config.l2, config.regularize_biases, self.grads
+        )
+        return loss + penalty
 
-    def _data_step(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator | None) -> float:
+    def data_step(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator | None) -> float:
+        """Hot path: data loss only, its gradients written into `grad_vector`.
+
+        The trainer adds the penalty gradient inside the update
+        (`hpsearch.nn.fused.penalized_update`). X, y must already be validated.
+        """
         if self.config.keep_prob < 1.0 and not isinstance(rng, np.random.Generator):
             raise ValueError("rng must be a numpy.random.Generator when keep_prob < 1 (dropout)")
         if self._fast:
@@ -341,31 +354,6 @@ class MLP:
                 self._workspaces.clear()
             workspace = self._workspaces[batch] = fused.Workspace(self, batch)
         return workspace
-
-    def _add_regularization(self) -> float:
-        """Add the elastic-net gradient into grad_vector's prefix; return the penalty.
-
-        Runs in cache-sized chunks so each weight is read from memory once.
-        """
-        count, l2, l1 = self.num_regularized, self.config.l2, self.config.l1
-        if l2 == 0.0 and l1 == 0.0:
-            return 0.0
-        loss = 0.0
-        for start in range(0, count, _CHUNK):
-            stop = min(start + _CHUNK, count)
-            weights, grads = self.param_vector[start:stop], self.grad_vector[start:stop]
-            scratch = self._scratch[: stop - start]
-            if l2 > 0.0:
-                loss += 0.5 * l2 * float(np.vdot(weights, weights))
-                np.multiply(weights, l2, out=scratch)
-                grads += scratch
-            if l1 > 0.0:
-                np.abs(weights, out=scratch)
-                loss += l1 * float(scratch.sum(dtype=np.float64))
-                np.sign(weights, out=scratch)
-                scratch *= l1
-                grads += scratch
-        return loss
 
     # ----- the general path, built from hpsearch.nn.layers -----
 
@@ -484,7 +472,10 @@ class MLP:
 
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(data loss, accuracy) in test mode of validated X, y (see `accuracy`)."""
-        scores = self.scores(X)
+        return self.evaluate_scores(self.scores(X), y)
+
+    def evaluate_scores(self, scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """(data loss, accuracy) of test-mode scores (N, num_scores) against validated y."""
         loss, _ = LOSSES[self.config.loss](scores, y)
         return float(loss), self._accuracy_from_scores(scores, y)
 
@@ -504,6 +495,18 @@ class MLP:
         if total == 0.0:
             return 1.0 if residual == 0.0 else 0.0
         return 1.0 - residual / total
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """Whether a float array holds no NaN or infinity: one summing pass, no temporary.
+
+    A finite sum proves it (NaN and infinities propagate); an overflowing sum of
+    finite values falls back to the exact element-wise test.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(float(np.add.reduce(array, axis=None))):
+            return True
+    return bool(np.isfinite(array).all())
 
 
 def _check_targets(

@@ -38,7 +38,9 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CHUNK_ELEMENTS",
     "DEFAULTS",
+    "RULE_SETUPS",
     "UPDATE_RULES",
     "adagrad",
     "adam",
@@ -104,12 +106,13 @@ CHUNK_ELEMENTS = 65_536
 States = tuple[np.ndarray, ...]
 Scalars = tuple[float, ...]
 Kernel = Callable[[np.ndarray, np.ndarray, States, np.ndarray, Scalars], None]
+Setup = tuple[Kernel, States, Scalars]  # what a rule runs: kernel, state arrays, scalars
 
 
 def _apply(
-    kernel: Kernel,
     w: np.ndarray,
     dw: np.ndarray,
+    kernel: Kernel,
     states: States,
     scalars: Scalars,
 ) -> None:
@@ -139,8 +142,12 @@ def sgd(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndarray, Conf
     config: learning_rate.
     """
     _check_pair(w, dw)
-    _apply(_sgd_kernel, w, dw, (), (_hyper(config, "learning_rate"),))
+    _apply(w, dw, *_sgd_setup(w, config))
     return w, config
+
+
+def _sgd_setup(w: np.ndarray, config: Config) -> Setup:
+    return _sgd_kernel, (), (_hyper(config, "learning_rate"),)
 
 
 def _sgd_kernel(
@@ -156,10 +163,14 @@ def sgd_momentum(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndar
     config: learning_rate, momentum; state: velocity (shape of w).
     """
     _check_pair(w, dw)
+    _apply(w, dw, *_momentum_setup(w, config))
+    return w, config
+
+
+def _momentum_setup(w: np.ndarray, config: Config) -> Setup:
     velocity = _state(config, "velocity", w)
     scalars = (_hyper(config, "learning_rate"), _hyper(config, "momentum"))
-    _apply(_momentum_kernel, w, dw, (velocity,), scalars)
-    return w, config
+    return _momentum_kernel, (velocity,), scalars
 
 
 def _momentum_kernel(
@@ -183,10 +194,14 @@ def nesterov(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndarray,
     config: learning_rate, momentum; state: velocity (shape of w).
     """
     _check_pair(w, dw)
+    _apply(w, dw, *_nesterov_setup(w, config))
+    return w, config
+
+
+def _nesterov_setup(w: np.ndarray, config: Config) -> Setup:
     velocity = _state(config, "velocity", w)
     scalars = (_hyper(config, "learning_rate"), _hyper(config, "momentum"))
-    _apply(_nesterov_kernel, w, dw, (velocity,), scalars)
-    return w, config
+    return _nesterov_kernel, (velocity,), scalars
 
 
 def _nesterov_kernel(
@@ -207,10 +222,14 @@ def adagrad(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndarray, 
     config: learning_rate, epsilon; state: cache (shape of w).
     """
     _check_pair(w, dw)
+    _apply(w, dw, *_adagrad_setup(w, config))
+    return w, config
+
+
+def _adagrad_setup(w: np.ndarray, config: Config) -> Setup:
     cache = _state(config, "cache", w)
     scalars = (_hyper(config, "learning_rate"), _hyper(config, "epsilon"), 1.0, 1.0)
-    _apply(_adaptive_kernel, w, dw, (cache,), scalars)
-    return w, config
+    return _adaptive_kernel, (cache,), scalars
 
 
 def rmsprop(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndarray, Config]:
@@ -219,11 +238,15 @@ def rmsprop(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndarray, 
     config: learning_rate, decay_rate, epsilon; state: cache (shape of w).
     """
     _check_pair(w, dw)
+    _apply(w, dw, *_rmsprop_setup(w, config))
+    return w, config
+
+
+def _rmsprop_setup(w: np.ndarray, config: Config) -> Setup:
     cache = _state(config, "cache", w)
     decay = _hyper(config, "decay_rate")
     scalars = (_hyper(config, "learning_rate"), _hyper(config, "epsilon"), decay, 1.0 - decay)
-    _apply(_adaptive_kernel, w, dw, (cache,), scalars)
-    return w, config
+    return _adaptive_kernel, (cache,), scalars
 
 
 def _adaptive_kernel(
@@ -268,6 +291,12 @@ def adam(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndarray, Con
     config: learning_rate, beta1, beta2, epsilon; state: m, v (shape of w), t (int).
     """
     _check_pair(w, dw)
+    _apply(w, dw, *_adam_setup(w, config))
+    return w, config
+
+
+def _adam_setup(w: np.ndarray, config: Config) -> Setup:
+    """Adam's states and step scalars; counts the step (``config["t"] += 1``)."""
     first = _state(config, "m", w)
     second = _state(config, "v", w)
     beta1, beta2 = _hyper(config, "beta1"), _hyper(config, "beta2")
@@ -276,8 +305,7 @@ def adam(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndarray, Con
     root_correction = math.sqrt(1.0 - beta2**t)
     learning_rate = _hyper(config, "learning_rate") * root_correction / (1.0 - beta1**t)
     epsilon = _hyper(config, "epsilon") * root_correction
-    _apply(_adam_kernel, w, dw, (first, second), (beta1, beta2, learning_rate, epsilon))
-    return w, config
+    return _adam_kernel, (first, second), (beta1, beta2, learning_rate, epsilon)
 
 
 def _adam_kernel(
@@ -293,6 +321,19 @@ def _adam_kernel(
     second += buffer
     _scaled_step(w, first, second, buffer, learning_rate, epsilon)
 
+
+# What each rule runs, for code that applies the kernel chunk by chunk itself
+# (`hpsearch.nn.fused.penalized_update`): setup(w, config) -> (kernel, states,
+# scalars), creating missing states and (Adam) counting the step, as the rule does;
+# then ``kernel(w_part, dw_part, states_parts, scratch_part, scalars)`` updates a part.
+RULE_SETUPS: dict[str, Callable[[np.ndarray, Config], Setup]] = {
+    "sgd": _sgd_setup,
+    "momentum": _momentum_setup,
+    "nesterov": _nesterov_setup,
+    "adagrad": _adagrad_setup,
+    "rmsprop": _rmsprop_setup,
+    "adam": _adam_setup,
+}
 
 UPDATE_RULES: dict[str, UpdateRule] = {
     "sgd": sgd,

@@ -24,6 +24,7 @@ import numpy as np
 
 __all__ = [
     "elastic_net_penalty",
+    "elastic_net_value",
     "is_regularized",
     "l1_penalty",
     "l2_penalty",
@@ -117,6 +118,27 @@ def elastic_net_penalty(
     loss_l1, gradient = l1_penalty(w, l1, accumulate_into)
     loss_l2, gradient = l2_penalty(w, l2, gradient)
     return loss_l1 + loss_l2, gradient
+
+
+def elastic_net_value(w: np.ndarray, l1: float, l2: float) -> float:
+    """The value of `elastic_net_penalty` alone: ``l1 * sum|w| + 0.5 * l2 * sum(w**2)``.
+
+    No gradient and no temporary the size of w (|w| is summed in chunks).
+    """
+    l1, l2 = _strength("l1", l1), _strength("l2", l2)
+    _check_weights(w, None)
+    flat = w.reshape(-1)
+    loss = 0.0
+    if l1 > 0.0:
+        chunk = 65_536
+        absolute = sum(
+            float(np.abs(flat[start : start + chunk]).sum(dtype=np.float64))
+            for start in range(0, flat.size, chunk)
+        )
+        loss += l1 * absolute
+    if l2 > 0.0:
+        loss += 0.5 * l2 * _sum_of_products(flat, flat)
+    return loss
 
 
 def is_regularized(name: str, regularize_biases: bool = False) -> bool:

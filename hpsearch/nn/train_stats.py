@@ -1,13 +1,16 @@
 """The per-epoch record of the trainer (babysitting statistics, notes part 3).
 
-Everything here runs once per epoch, never per iteration: activation
-statistics come from one test-mode forward pass over the epoch's last batch,
-gradient histograms from that batch's gradients, update ratios from the
-epoch's last update. All values are plain floats, ints, lists and dicts.
+Everything here runs once per epoch, never per iteration. Activation
+statistics come from the validation pass itself (its first `ACTIVATION_ROWS`
+rows, test mode), so they cost no extra forward pass and every epoch looks at
+the same inputs; gradient histograms come from the data-loss gradients of the
+epoch's last batch, update ratios from the epoch's last update. All values are
+plain floats, ints, lists and dicts.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +23,7 @@ __all__ = ["HISTOGRAM_BINS", "decimate", "epoch_statistics", "histogram"]
 
 HISTOGRAM_BINS = 20
 HISTOGRAM_SAMPLE = 65_536
+ACTIVATION_ROWS = 1024
 _RELU_FAMILY = ("relu", "leaky_relu", "prelu")
 
 
@@ -48,14 +52,21 @@ def decimate(values: np.ndarray, points: int) -> list[float]:
 
 
 def _update_ratios(model: MLP, before: np.ndarray) -> dict[str, float]:
-    """||param after - param before|| / ||param before|| for the epoch's last update."""
-    ratios, offset = {}, 0
+    """||param after - param before|| / ||param before|| for the epoch's last update.
+
+    `before` (the flat parameter vector before that update) is overwritten
+    with the update itself (no temporary the size of the network).
+    """
+    parts, offset = [], 0
     for name, array in model.params.items():
-        old = before[offset : offset + array.size]
-        change = float(np.linalg.norm(array.ravel() - old))
-        ratios[name] = change / max(float(np.linalg.norm(old)), 1e-12)
+        parts.append((name, slice(offset, offset + array.size)))
         offset += array.size
-    return ratios
+    old_norms = [math.sqrt(float(np.vdot(before[part], before[part]))) for _, part in parts]
+    update = np.subtract(model.param_vector, before, out=before)
+    return {
+        name: math.sqrt(float(np.vdot(update[part], update[part]))) / max(old_norm, 1e-12)
+        for (name, part), old_norm in zip(parts, old_norms, strict=True)
+    }
 
 
 def _ema_accuracy(model: MLP, run: _Run, X_val: np.ndarray, y_val: np.ndarray) -> float | None:
@@ -69,19 +80,26 @@ def _ema_accuracy(model: MLP, run: _Run, X_val: np.ndarray, y_val: np.ndarray) -
         model.param_vector[...] = saved
 
 
+def _validation_pass(model: MLP, X_val: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Test-mode scores of X_val and the hidden outputs of its first ACTIVATION_ROWS rows."""
+    head, activations = model.forward_with_stats(X_val[:ACTIVATION_ROWS])
+    if len(X_val) <= ACTIVATION_ROWS:
+        return head, activations
+    return np.concatenate([head, model.scores(X_val[ACTIVATION_ROWS:])]), activations
+
+
 def epoch_statistics(
     model: MLP,
     run: _Run,
     epoch: int,
     losses: np.ndarray,
     before: np.ndarray,
-    last_batch: np.ndarray,
     data: tuple[np.ndarray, ...],
 ) -> dict[str, Any]:
     """The epoch record without learning_rate, momentum, iterations, duration_s."""
     _, _, X_val, y_val, X_sub, y_sub = data
-    val_loss, val_accuracy = model.evaluate(X_val, y_val)
-    _, activations = model.forward_with_stats(last_batch)
+    val_scores, activations = _validation_pass(model, X_val)
+    val_loss, val_accuracy = model.evaluate_scores(val_scores, y_val)
     record: dict[str, Any] = {
         "epoch": epoch + 1,
         "train_loss": float(losses.mean()),

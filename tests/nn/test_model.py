@@ -9,6 +9,7 @@ import pytest
 
 from hpsearch.nn.gradcheck import check_data_and_regularization
 from hpsearch.nn.model import MLP, MLPConfig
+from hpsearch.nn.regularization import elastic_net_penalty, is_regularized, weight_penalty
 
 
 def make_model(**overrides: object) -> MLP:
@@ -93,6 +94,25 @@ def test_loss_is_data_plus_regularization_and_grads_add() -> None:
     np.testing.assert_allclose(reg_grads["W1"], 0.5 * w + 0.1 * np.sign(w))
     np.testing.assert_array_equal(reg_grads["b1"], 0.0)
     np.testing.assert_allclose(grads["W1"], data_grads["W1"] + reg_grads["W1"])
+
+
+@pytest.mark.parametrize("regularize_biases", [False, True])
+def test_elastic_net_is_the_regularization_module_s(regularize_biases: bool) -> None:
+    """Same numbers as weight_penalty, i.e. elastic_net_penalty summed over the
+    regularized arrays; regularization_penalty gives the value alone."""
+    model = make_model(l2=0.3, l1=0.05, regularize_biases=regularize_biases, bias_init=0.1)
+    loss, grads = model.regularization_loss_and_grads()
+    expected_loss = 0.0
+    for name, param in model.params.items():
+        if is_regularized(name, regularize_biases):
+            value, gradient = elastic_net_penalty(param, 0.05, 0.3)
+            expected_loss += value
+            np.testing.assert_array_equal(grads[name], gradient)
+        else:
+            np.testing.assert_array_equal(grads[name], 0.0)
+    assert loss == pytest.approx(expected_loss, rel=1e-14)
+    assert loss == pytest.approx(weight_penalty(model.params, 0.05, 0.3, regularize_biases)[0])
+    assert model.regularization_penalty() == pytest.approx(expected_loss, rel=1e-12)
 
 
 def test_fused_path_equals_general_path_with_dropout() -> None:

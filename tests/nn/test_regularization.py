@@ -7,6 +7,7 @@ import pytest
 
 from hpsearch.nn.regularization import (
     elastic_net_penalty,
+    elastic_net_value,
     is_regularized,
     l1_penalty,
     l2_penalty,
@@ -52,6 +53,14 @@ def test_elastic_net_is_the_sum_of_l1_and_l2():
     loss, dw = elastic_net_penalty(np.array(W), l1=0.1, l2=0.2)
     assert loss == pytest.approx(0.1 * 6 + 0.5 * 0.2 * 14, rel=1e-12)
     np.testing.assert_allclose(dw, [[0.3, -0.5], [0.7, 0.0]], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("l1", "l2"), [(0.1, 0.2), (0.0, 0.2), (0.1, 0.0), (0.0, 0.0)])
+def test_elastic_net_value_by_hand_and_equal_to_the_penalty(l1, l2):
+    assert elastic_net_value(np.array(W), l1, l2) == pytest.approx(l1 * 6 + 0.5 * l2 * 14)
+    w = np.random.default_rng(0).standard_normal((300, 301)).astype(np.float32)  # > 1 chunk
+    value = elastic_net_value(w, l1, l2)
+    assert value == pytest.approx(elastic_net_penalty(w, l1, l2)[0], rel=1e-5)
 
 
 def test_penalties_accumulate_into_an_existing_gradient_in_place():

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from hpsearch.nn.model import MLP, MLPConfig
+from hpsearch.nn.optim import sgd_momentum
+from hpsearch.nn.regularization import max_norm_project
 from hpsearch.nn.trainer import TrainerConfig, TrainState, train
 
 
@@ -151,3 +153,33 @@ def test_bad_data_names_the_argument() -> None:
     X_nan[3, 1] = np.nan
     with pytest.raises(ValueError, match="X_val"):
         train(small_model(), X, y, X_nan, y, config)
+
+
+@pytest.mark.parametrize("overrides", [{"l2": 0.1}, {"l2": 0.05, "l1": 0.01, "max_norm": 0.5}])
+def test_training_equals_a_plain_loop_of_model_loss_and_the_rule(
+    overrides: dict[str, Any],
+) -> None:
+    """The fused hot loop (data step, penalty inside the update) changes no number."""
+    X, y = spiral(points=20)
+    fields = {"hidden_sizes": (16,), "dtype": "float64", **overrides}
+    trained, plain = small_model(**fields), small_model(**fields)
+    config = TrainerConfig(epochs=2, batch_size=16, rule="momentum", learning_rate=0.1, seed=3)
+    result = train(trained, X, y, X, y, config)
+    X64, y64 = plain.check_inputs(X, y)
+    assert y64 is not None
+    opt = config.optimizer_config(config.learning_rate)
+    for epoch in range(2):
+        order = np.random.default_rng(np.random.SeedSequence([3, epoch])).permutation(len(X))
+        losses = []
+        for start in range(0, len(X), 16):
+            index = order[start : start + 16]
+            loss, grads = plain.loss(X64[index], y64[index])
+            losses.append(loss)
+            flat = np.concatenate([grads[name].ravel() for name in plain.params])
+            sgd_momentum(plain.param_vector, flat, opt)
+            if plain.config.max_norm is not None:
+                for name in ("W1", "W2"):
+                    max_norm_project(plain.params[name], plain.config.max_norm)
+        assert result.history[epoch]["train_loss"] == pytest.approx(np.mean(losses), rel=1e-12)
+    for name, array in plain.params.items():
+        np.testing.assert_allclose(trained.params[name], array, rtol=1e-12, atol=1e-14)
