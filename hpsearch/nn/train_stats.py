@@ -6,6 +6,10 @@ rows, test mode), so they cost no extra forward pass and every epoch looks at
 the same inputs; gradient histograms come from the data-loss gradients of the
 epoch's last batch, update ratios from the epoch's last update. All values are
 plain floats, ints, lists and dicts.
+
+Histograms use the FIXED bins of `hpsearch.nn.stats` (`ACTIVATION_EDGES` for
+hidden outputs, `GRADIENT_EDGES` for weight gradients), so the edges are the
+same in every epoch and every trial and the dashboard can stack them.
 """
 
 from __future__ import annotations
@@ -15,30 +19,35 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hpsearch.nn.stats import ACTIVATION_EDGES, GRADIENT_EDGES, histogram
+
 if TYPE_CHECKING:
     from hpsearch.nn.model import MLP
     from hpsearch.nn.trainer import _Run
 
-__all__ = ["HISTOGRAM_BINS", "decimate", "epoch_statistics", "histogram"]
+__all__ = [
+    "ACTIVATION_ROWS",
+    "HISTOGRAM_SAMPLE",
+    "decimate",
+    "epoch_statistics",
+    "sampled_histogram",
+]
 
-HISTOGRAM_BINS = 20
 HISTOGRAM_SAMPLE = 65_536
 ACTIVATION_ROWS = 1024
 _RELU_FAMILY = ("relu", "leaky_relu", "prelu")
 
 
-def histogram(values: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, list[float] | list[int]]:
-    """{"edges": bins + 1 floats, "counts": bins ints} over the finite values' range.
+def sampled_histogram(values: np.ndarray, edges: tuple[float, ...]) -> dict[str, Any]:
+    """`stats.histogram` in the FIXED bins `edges` of at most HISTOGRAM_SAMPLE values.
 
-    Arrays over HISTOGRAM_SAMPLE values are subsampled with a fixed stride.
+    Larger arrays are subsampled with a fixed stride (every ceil(size /
+    HISTOGRAM_SAMPLE)-th value); "sampled" says how many values were counted and
+    "size" how many the array holds.
     """
-    flat = values.ravel()
-    flat = flat[:: max(1, flat.size // HISTOGRAM_SAMPLE)]
-    finite = flat[np.isfinite(flat)]
-    if finite.size == 0:
-        return {"edges": [0.0] * (bins + 1), "counts": [0] * bins}
-    counts, edges = np.histogram(finite, bins=bins)
-    return {"edges": [float(edge) for edge in edges], "counts": [int(c) for c in counts]}
+    flat = values.reshape(-1)
+    sample = flat[:: -(-flat.size // HISTOGRAM_SAMPLE)] if flat.size > HISTOGRAM_SAMPLE else flat
+    return {**histogram(sample, edges), "sampled": int(sample.size), "size": int(flat.size)}
 
 
 def decimate(values: np.ndarray, points: int) -> list[float]:
@@ -109,9 +118,13 @@ def epoch_statistics(
         "val_accuracy": val_accuracy,
         "ema_val_accuracy": _ema_accuracy(model, run, X_val, y_val),
         "update_ratios": _update_ratios(model, before),
-        "activation_histograms": {k: histogram(v) for k, v in activations.items()},
+        "activation_histograms": {
+            name: sampled_histogram(values, ACTIVATION_EDGES)
+            for name, values in activations.items()
+        },
         "gradient_histograms": {
-            f"layer{i}": histogram(model.grads[f"W{i}"]) for i in range(1, model.num_layers + 1)
+            f"layer{i}": sampled_histogram(model.grads[f"W{i}"], GRADIENT_EDGES)
+            for i in range(1, model.num_layers + 1)
         },
         "dead_relu_fraction": {},
     }

@@ -12,6 +12,8 @@ import pytest
 from hpsearch.nn.model import MLP, MLPConfig
 from hpsearch.nn.optim import sgd_momentum
 from hpsearch.nn.regularization import max_norm_project
+from hpsearch.nn.stats import ACTIVATION_EDGES, GRADIENT_EDGES
+from hpsearch.nn.train_stats import HISTOGRAM_SAMPLE, sampled_histogram
 from hpsearch.nn.trainer import TrainerConfig, TrainState, train
 
 
@@ -81,7 +83,9 @@ def test_records_are_json_serialisable_and_complete() -> None:
     assert record["epoch"] == 2 and record["iterations"] == 6 and len(record["loss_history"]) == 3
     assert set(record["update_ratios"]) == {"W1", "W2", "b1", "b2"}
     assert set(record["activation_histograms"]) == {"layer1"}
-    assert sum(record["gradient_histograms"]["layer2"]["counts"]) == 32 * 3
+    layer2 = record["gradient_histograms"]["layer2"]
+    counted = sum(layer2["counts"]) + layer2["underflow"] + layer2["overflow"] + layer2["nan"]
+    assert counted == layer2["sampled"] == layer2["size"] == 32 * 3
     assert 0.0 <= record["dead_relu_fraction"]["layer1"] <= 1.0
     assert record["ema_val_accuracy"] is not None and record["momentum"] == 0.9
     assert result.best_epoch in (1, 2)
@@ -183,3 +187,34 @@ def test_training_equals_a_plain_loop_of_model_loss_and_the_rule(
         assert result.history[epoch]["train_loss"] == pytest.approx(np.mean(losses), rel=1e-12)
     for name, array in plain.params.items():
         np.testing.assert_allclose(trained.params[name], array, rtol=1e-12, atol=1e-14)
+
+
+def test_histograms_use_the_same_fixed_edges_in_every_epoch() -> None:
+    X, y = spiral()
+    config = TrainerConfig(epochs=3, batch_size=50, rule="momentum", learning_rate=0.5)
+    result = train(small_model(hidden_sizes=(32, 16)), X, y, X, y, config)
+    for record in result.history:
+        for name in ("layer1", "layer2"):
+            activation = record["activation_histograms"][name]
+            assert activation["edges"] == list(ACTIVATION_EDGES)
+            assert (
+                activation["sampled"]
+                == activation["size"]
+                == len(X) * (32 if name == "layer1" else 16)
+            )
+        for name in ("layer1", "layer2", "layer3"):
+            assert record["gradient_histograms"][name]["edges"] == list(GRADIENT_EDGES)
+    first, last = result.history[0], result.history[-1]
+    assert (
+        first["activation_histograms"]["layer1"]["counts"]
+        != last["activation_histograms"]["layer1"]["counts"]
+    )
+
+
+def test_large_arrays_are_histogrammed_from_a_strided_sample() -> None:
+    values = np.arange(200_000, dtype=np.float32) * 1e-5 - 1.0  # [-1, 1)
+    result = sampled_histogram(values, ACTIVATION_EDGES)
+    step = -(-200_000 // HISTOGRAM_SAMPLE)  # 4
+    assert result["sampled"] == 50_000 == len(range(0, 200_000, step)) and result["size"] == 200_000
+    assert sum(result["counts"]) == 50_000 and result["underflow"] == result["overflow"] == 0
+    assert result["counts"][20] == 2500  # [-1.0, -0.9): 10,000 values, every 4th
