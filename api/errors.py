@@ -17,7 +17,11 @@ import re
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Match
 
 from hpsearch.errors import (
     CheckpointError,
@@ -33,6 +37,7 @@ logger = logging.getLogger("api")
 _FIELD_LINE = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.+)$")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body cannot be decoded"},
     401: {"description": "missing or invalid bearer token"},
     404: {"description": "no such resource"},
     409: {"description": "the resource's state forbids the operation"},
@@ -83,8 +88,25 @@ async def _unavailable(request: Request, error: Exception) -> JSONResponse:
     return _detail(503, f"service unavailable: {type(error).__name__}")
 
 
+async def _http_error(request: Request, error: Exception) -> Response:
+    """FastAPI's own handling, except that a 405 lists every method of the path in `Allow`.
+
+    (Starlette names only the methods of the first route that matched the path.)
+    """
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 405:
+        allowed = set()
+        for route in request.app.router.routes:
+            match, _ = route.matches({**request.scope, "method": "\x00"})
+            if match == Match.PARTIAL and getattr(route, "methods", None):
+                allowed |= set(route.methods)
+        error.headers = {**(error.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping above on `app` (most specific classes first)."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(CheckpointError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)

@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.auth import check_serve_security
 from api.background import MasterLoop
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, LaunchRateLimiter
 from api.routes import datasets, health, searches, trials, workers
+from api.strict import reject_unknown_query
 from hpsearch.checkpoints import FileSystemCheckpointStorage
 from hpsearch.db import open_storage
 from hpsearch.executors import Executor, make_executor
@@ -70,6 +71,7 @@ def create_app(
         version=API_VERSION,
         summary="Coarse-to-fine hyperparameter search for NumPy MLPs",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     app.state.storage = storage

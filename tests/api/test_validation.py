@@ -106,3 +106,10 @@ def test_launch_rate_limit_per_token(make_client: Callable[..., TestClient]) -> 
     assert client.post("/searches", json=tiny_spec(), headers=headers).status_code == 201
     assert client.post("/searches", json=tiny_spec(), headers=AUTH).status_code == 429
     assert len(client.get("/searches").json()) == 3
+
+
+def test_unknown_query_parameters_are_refused(client: TestClient) -> None:
+    response = client.get("/searches", params={"stauts": "failed"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "stauts"]
+    assert client.get("/searches", params={"status": "failed"}).status_code == 200
