@@ -8,6 +8,7 @@
     hpsearch status SEARCH_ID           progress and leaderboard of a search
     hpsearch worker                     serve trials (RQ with HPSEARCH_REDIS_URL, else local)
     hpsearch master                     advance every running search and reap stale trials
+    hpsearch serve                      the REST API (and, by default, the master) with uvicorn
 
 Settings come from `HPSEARCH_*` environment variables (`hpsearch.settings`).
 Errors in user input print one clear message and exit with status 2.
@@ -216,3 +217,27 @@ def master(
     from hpsearch.master import run_master_loop
 
     run_master_loop(tick_s)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+    insecure: Annotated[
+        bool, typer.Option(help="allow no API token (127.0.0.1 only): local use")
+    ] = False,
+) -> None:
+    """Serve the REST API (api.main:create_app); refuses to start without a token."""
+    import uvicorn
+
+    from api.auth import check_serve_security
+    from api.main import create_app
+    from hpsearch.settings import get_settings
+
+    settings = get_settings()
+    try:
+        check_serve_security(settings.api_tokens, host, insecure)
+        application = create_app(settings, insecure=insecure)
+    except HpsearchError as error:
+        raise _fail(error) from error
+    uvicorn.run(application, host=host, port=port, log_level="info")
