@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from hpsearch.errors import QueueError
 
@@ -37,6 +37,8 @@ _LIVE_JOB_STATUSES = {b"queued", b"deferred", b"scheduled"}
 # right now (the worker marks the job started, then claims the trial), or its
 # worker died before claiming it. Only the second kind, older than this, is lost.
 CLAIM_GRACE_S = 30.0
+DEDUPE_WINDOW_S = 1.0
+_MARKER_PREFIX = "hpsearch:enqueued:trial-"
 
 
 class Executor(Protocol):
@@ -67,35 +69,58 @@ class RQExecutor:
     """One RQ job per trial on the `hpsearch` queue; jobs carry only the trial id."""
 
     def __init__(
-        self, redis_url: str, queue_name: str = QUEUE_NAME, claim_grace_s: float = CLAIM_GRACE_S
+        self,
+        redis_url: str,
+        queue_name: str = QUEUE_NAME,
+        claim_grace_s: float = CLAIM_GRACE_S,
+        dedupe_window_s: float = DEDUPE_WINDOW_S,
     ) -> None:
         from redis import Redis
         from rq import Queue
 
         self.redis_url, self.claim_grace_s = redis_url, claim_grace_s
+        self.dedupe_window_s = dedupe_window_s
         self.connection = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30)
         self.queue = Queue(queue_name, connection=self.connection)
 
     def enqueue(self, trial_ids: Sequence[int]) -> None:
+        """One job per trial, unless another caller enqueued it within DEDUPE_WINDOW_S.
+
+        Two masters advancing a search at the same moment both see its new
+        trials; a short-lived `SET NX` marker per trial lets only one of them
+        enqueue it (a duplicate would be harmless, the claim runs it once, but
+        it costs a worker a dequeue).
+        """
         if not trial_ids:
             return
         from redis.exceptions import RedisError
 
-        jobs = [
-            self.queue.prepare_data(
-                "worker.trial.run_trial",
-                args=(trial_id,),
-                job_id=job_id_for(trial_id),
-                timeout=-1,
-                result_ttl=0,
-                failure_ttl=24 * 3600,
-            )
-            for trial_id in trial_ids
-        ]
         try:
-            self.queue.enqueue_many(jobs)
+            fresh = self._first_to_enqueue(trial_ids)
+            if fresh:
+                self.queue.enqueue_many([self._job_data(trial_id) for trial_id in fresh])
         except RedisError as error:
             raise QueueError(f"cannot enqueue trials on {self._safe_url()}: {error}") from error
+
+    def _first_to_enqueue(self, trial_ids: Sequence[int]) -> list[int]:
+        pipeline = self.connection.pipeline(transaction=False)
+        window_ms = int(self.dedupe_window_s * 1000)
+        for trial_id in trial_ids:
+            pipeline.set(f"{_MARKER_PREFIX}{trial_id}", 1, nx=True, px=window_ms)
+        first = pipeline.execute()
+        return [trial_id for trial_id, won in zip(trial_ids, first, strict=True) if won]
+
+    def _job_data(self, trial_id: int) -> Any:
+        return self.queue.prepare_data(
+            "worker.trial.run_trial",
+            args=(trial_id,),
+            job_id=job_id_for(trial_id),
+            timeout=-1,
+            # Kept a minute after success: a duplicate delivery that ends first must
+            # not delete the job hash under the delivery that runs the trial.
+            result_ttl=60,
+            failure_ttl=24 * 3600,
+        )
 
     def lost(self, trial_ids: Sequence[int]) -> list[int]:
         """Queued trials whose job is missing, finished, failed, or started long ago.
