@@ -15,10 +15,10 @@ the rest), so an update rule updates the whole network in one call and the
 regularized weights are one contiguous prefix of it. Batchnorm running
 statistics live in `MLP.buffers` (running_mean{i}, running_var{i}).
 
-Two code paths give the same numbers: a general one built from the layer
-functions of `hpsearch.nn.layers`, and a fused one (`hpsearch.nn.fused`) for
-ReLU networks without batchnorm, which reuses preallocated buffers and is what
-the trainer's hot loop runs.
+Two code paths give the same numbers: a general one (`hpsearch.nn.general`,
+built from the layer functions of `hpsearch.nn.layers`), and a fused one
+(`hpsearch.nn.fused`) for ReLU networks without batchnorm, which reuses
+preallocated buffers and is what the trainer's hot loop runs.
 """
 
 from __future__ import annotations
@@ -30,17 +30,21 @@ from typing import Any
 
 import numpy as np
 
-from hpsearch.nn import fused, layers
+from hpsearch.nn import fused, general
 from hpsearch.nn.init import default_init, init_bias, init_weights
+from hpsearch.nn.inputs import (
+    ATTRIBUTE_LOSSES,
+    CLASS_LOSSES,
+    REGRESSION_LOSSES,
+    check_features,
+    check_targets,
+)
 from hpsearch.nn.losses import LOSSES, hierarchical_softmax_predict, num_outputs
 from hpsearch.nn.regularization import elastic_net_value, weight_penalty
 
 __all__ = ["ACTIVATIONS", "CLASS_LOSSES", "MLP", "REGRESSION_LOSSES", "MLPConfig"]
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "tanh", "sigmoid", "maxout")
-CLASS_LOSSES = ("softmax", "svm", "squared_hinge", "hierarchical_softmax")
-ATTRIBUTE_LOSSES = ("attribute_hinge", "attribute_logistic")
-REGRESSION_LOSSES = ("l2", "l1")
 _INITS = ("small", "calibrated", "glorot", "he", "sparse")
 
 
@@ -255,26 +259,18 @@ class MLP:
         attribute_logistic (N, A) in {0, 1}; regression (N, K) (or (N,) when K == 1)
         finite. Raises ValueError naming `x_name` / `y_name`.
         """
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.config.input_dim or X.shape[0] == 0:
-            raise ValueError(
-                f"{x_name} must have shape (N, {self.config.input_dim}), got {X.shape}"
-            )
-        if X.dtype.kind not in "iuf":
-            raise ValueError(f"{x_name} must be numeric, got dtype {X.dtype}")
-        X = np.ascontiguousarray(X, dtype=self.dtype)
-        if not _all_finite(X):
-            raise ValueError(f"{x_name} contains NaN or infinite values")
+        X = check_features(X, self.config.input_dim, self.dtype, x_name)
         if y is None:
             return X, None
-        return X, _check_targets(self.config, np.asarray(y), X.shape[0], y_name, self.dtype)
+        config = self.config
+        return X, check_targets(y, config.loss, config.output_dim, len(X), y_name, self.dtype)
 
     # ----- forward / loss -----
 
     def scores(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         """Test-mode scores (N, num_scores) of validated inputs X (N, D), in chunks."""
         chunks = [
-            self._forward(X[i : i + batch_size], "test", None)[0]
+            general.forward(self, X[i : i + batch_size], "test", None)[0]
             for i in range(0, len(X), batch_size)
         ]
         return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
@@ -342,9 +338,9 @@ class MLP:
         if self._fast:
             workspace = self._workspace(X.shape[0])
             return fused.relu_train_step(self, workspace, X, y, rng)
-        scores, caches = self._forward(X, "train", rng)
+        scores, caches = general.forward(self, X, "train", rng)
         loss, dscores = LOSSES[self.config.loss](scores, y)
-        self._backward(dscores, caches)
+        general.backward(self, dscores, caches)
         return loss
 
     def _workspace(self, batch: int) -> fused.Workspace:
@@ -355,106 +351,11 @@ class MLP:
             workspace = self._workspaces[batch] = fused.Workspace(self, batch)
         return workspace
 
-    # ----- the general path, built from hpsearch.nn.layers -----
-
-    def _forward(
-        self, X: np.ndarray, mode: str, rng: np.random.Generator | None
-    ) -> tuple[np.ndarray, list[Any]]:
-        """Scores (N, num_scores) and per-layer caches (train mode) of the general path."""
-        params = self.params
-        caches: list[Any] = []
-        out = X
-        for i in range(1, self.num_layers):
-            out, cache = self._hidden_forward(i, out, mode, rng)
-            caches.append(cache)
-        scores, cache = layers.affine_forward(
-            out, params[f"W{self.num_layers}"], params[f"b{self.num_layers}"]
-        )
-        caches.append(cache)
-        return scores, caches
-
-    def _hidden_forward(
-        self, i: int, x: np.ndarray, mode: str, rng: np.random.Generator | None
-    ) -> tuple[np.ndarray, Any]:
-        config, params = self.config, self.params
-        activation = config.activation
-        if activation == "maxout":
-            z, affine_cache = layers.maxout_forward(
-                x, params[f"W{i}"], params[f"b{i}"], config.maxout_pieces
-            )
-        else:
-            z, affine_cache = layers.affine_forward(x, params[f"W{i}"], params[f"b{i}"])
-        bn_cache = None
-        if config.batchnorm:
-            z, bn_cache = self._batchnorm_forward(i, z, mode)
-        act_cache: Any = None
-        if activation in ("relu", "tanh", "sigmoid"):
-            z, act_cache = getattr(layers, f"{activation}_forward")(z)
-        elif activation == "leaky_relu":
-            z, act_cache = layers.leaky_relu_forward(z, config.leaky_alpha)
-        elif activation == "prelu":
-            z, act_cache = layers.prelu_forward(z, params[f"alpha{i}"])
-        drop_cache = None
-        if mode == "train" and config.keep_prob < 1.0:
-            assert rng is not None
-            z, drop_cache = layers.dropout_forward(z, config.keep_prob, "train", rng)
-        return z, (affine_cache, bn_cache, act_cache, drop_cache)
-
-    def _batchnorm_forward(self, i: int, z: np.ndarray, mode: str) -> tuple[np.ndarray, Any]:
-        running_mean, running_var = (
-            self.buffers[f"running_mean{i}"],
-            self.buffers[f"running_var{i}"],
-        )
-        bn_param = {"mode": mode, "running_mean": running_mean, "running_var": running_var}
-        out, cache = layers.batchnorm_forward(
-            z, self.params[f"gamma{i}"], self.params[f"beta{i}"], bn_param
-        )
-        if mode == "train":
-            running_mean[...] = bn_param["running_mean"]
-            running_var[...] = bn_param["running_var"]
-        return out, cache
-
-    def _backward(self, dscores: np.ndarray, caches: list[Any]) -> None:
-        """Write every gradient of the general path into `grads`."""
-        grads, config = self.grads, self.config
-        last = self.num_layers
-        dx: Any
-        dx, grads[f"W{last}"][...], grads[f"b{last}"][...] = layers.affine_backward(
-            dscores, caches[-1], need_dx=last > 1
-        )
-        for i in range(last - 1, 0, -1):
-            affine_cache, bn_cache, act_cache, drop_cache = caches[i - 1]
-            if drop_cache is not None:
-                dx = layers.dropout_backward(dx, drop_cache)
-            if config.activation == "prelu":
-                dx, grads[f"alpha{i}"][...] = layers.prelu_backward(dx, act_cache)
-            elif config.activation != "maxout":
-                dx = getattr(layers, f"{config.activation}_backward")(dx, act_cache)
-            if bn_cache is not None:
-                dx, grads[f"gamma{i}"][...], grads[f"beta{i}"][...] = layers.batchnorm_backward(
-                    dx, bn_cache
-                )
-            if config.activation == "maxout":
-                dx, grads[f"W{i}"][...], grads[f"b{i}"][...] = layers.maxout_backward(
-                    dx, affine_cache
-                )
-            else:
-                dx, grads[f"W{i}"][...], grads[f"b{i}"][...] = layers.affine_backward(
-                    dx, affine_cache, need_dx=i > 1
-                )
-
     # ----- predictions and statistics -----
 
     def forward_with_stats(self, X: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Test-mode scores and every hidden layer's output: {"layer{i}": (N, H_i)}."""
-        activations: dict[str, np.ndarray] = {}
-        out = X
-        for i in range(1, self.num_layers):
-            out, _ = self._hidden_forward(i, out, "test", None)
-            activations[f"layer{i}"] = out
-        last = self.num_layers
-        scores, _ = layers.affine_forward(out, self.params[f"W{last}"], self.params[f"b{last}"])
-        return scores, activations
+        return general.forward_with_activations(self, X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class ids (N,); attribute losses: booleans (N, A); regression: the scores."""
@@ -495,44 +396,3 @@ class MLP:
         if total == 0.0:
             return 1.0 if residual == 0.0 else 0.0
         return 1.0 - residual / total
-
-
-def _all_finite(array: np.ndarray) -> bool:
-    """Whether a float array holds no NaN or infinity: one summing pass, no temporary.
-
-    A finite sum proves it (NaN and infinities propagate); an overflowing sum of
-    finite values falls back to the exact element-wise test.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        if math.isfinite(float(np.add.reduce(array, axis=None))):
-            return True
-    return bool(np.isfinite(array).all())
-
-
-def _check_targets(
-    config: MLPConfig, y: np.ndarray, rows: int, name: str, dtype: np.dtype
-) -> np.ndarray:
-    """Validate labels/targets for `config.loss` (see `MLP.check_inputs`)."""
-    loss, width = config.loss, config.output_dim
-    if loss in CLASS_LOSSES:
-        if y.shape != (rows,) or y.dtype.kind not in "iu":
-            raise ValueError(
-                f"{name} must be integer class labels of shape ({rows},), got {y.dtype} {y.shape}"
-            )
-        if rows and (int(y.min()) < 0 or int(y.max()) >= width):
-            raise ValueError(
-                f"{name} must hold labels in [0, {width}), got values in [{y.min()}, {y.max()}]"
-            )
-        return np.ascontiguousarray(y, dtype=np.intp)
-    if loss in REGRESSION_LOSSES and y.shape == (rows,) and width == 1:
-        y = y.reshape(rows, 1)
-    if y.shape != (rows, width) or y.dtype.kind not in "iuf":
-        raise ValueError(
-            f"{name} must be numeric with shape ({rows}, {width}), got {y.dtype} {y.shape}"
-        )
-    allowed = {"attribute_hinge": (-1, 1), "attribute_logistic": (0, 1)}.get(loss)
-    if allowed is not None and not np.isin(y, allowed).all():
-        raise ValueError(f"{name} must only hold the values {allowed} for loss {loss!r}")
-    if not np.isfinite(y).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return np.ascontiguousarray(y, dtype=dtype)
