@@ -76,3 +76,14 @@ def test_bad_arguments_raise_naming_them(kwargs: dict[str, Any], argument: str) 
     call.update(kwargs)
     with pytest.raises(ValueError, match=argument):
         penalized_update(**call)
+
+
+@pytest.mark.parametrize("rule", sorted(UPDATE_RULES))
+def test_float32_stays_float32_with_a_penalty(rule: str) -> None:
+    w, gradients = vectors(np.float32)
+    config = make_config(rule, 0.1)
+    penalty = penalized_update(rule, w, gradients[0], config, 0.01, 0.1, REGULARIZED)
+    assert w.dtype == np.float32 and isinstance(penalty, float)
+    states = [value for value in config.values() if isinstance(value, np.ndarray)]
+    assert len(states) == {"sgd": 0, "adam": 2}.get(rule, 1)
+    assert all(state.dtype == np.float32 for state in states)
