@@ -305,40 +305,15 @@ def _train_epoch(
     should_stop: Callable[[], bool] | None,
 ) -> tuple[str, str]:
     """Run one epoch; returns (status, reason) with status "completed" when it finished."""
-    X_train, y_train = data[0], data[1]
-    model, config = run.model, run.config
+    config = run.config
     started = time.perf_counter()
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, epoch]))
     learning_rate, momentum = run.set_epoch_hyperparameters(epoch)
-    run.penalty = model.regularization_penalty()
-    order = rng.permutation(len(X_train))
-    batch = min(config.batch_size, len(X_train))
-    iterations = -(-len(X_train) // batch)
-    losses = np.empty(iterations)
-    x_buffer = np.empty((batch, X_train.shape[1]), X_train.dtype)
-    before = None
-    for it in range(iterations):
-        if should_stop is not None and should_stop():
-            return "stopped", f"stop requested at epoch {epoch + 1}, iteration {it + 1}"
-        index = order[it * batch : (it + 1) * batch]
-        # mode="clip": with the default mode="raise" numpy gathers into a hidden
-        # temporary and copies it into `out` (2.4x slower); the indices are valid
-        x_batch = np.take(X_train, index, axis=0, out=x_buffer[: len(index)], mode="clip")
-        loss = model.data_step(x_batch, y_train[index], rng) + run.penalty
-        if run.initial_loss is None:
-            run.initial_loss = loss
-        if not math.isfinite(loss) or loss > config.divergence_factor * run.initial_loss:
-            return "diverged", (
-                f"loss {loss:.6g} at epoch {epoch + 1}, iteration {it + 1} is not finite or above "
-                f"{config.divergence_factor:g} x the initial loss {run.initial_loss:.6g}"
-            )
-        losses[it] = loss
-        if it == iterations - 1:
-            before = model.param_vector.copy()
-        run.update()
-    assert before is not None
-    record = epoch_statistics(model, run, epoch, losses, before, data)
-    record.update(learning_rate=learning_rate, momentum=momentum, iterations=iterations,
+    status, reason, losses, before = _iterate(run, epoch, rng, data[0], data[1], should_stop)
+    if status != "completed":
+        return status, reason
+    record = epoch_statistics(run.model, run, epoch, losses, before, data)
+    record.update(learning_rate=learning_rate, momentum=momentum, iterations=len(losses),
                   duration_s=time.perf_counter() - started)  # fmt: skip
     if run.plateau is not None:
         _, run.plateau = schedules.plateau_update(
@@ -349,3 +324,47 @@ def _train_epoch(
     if on_epoch is not None:
         on_epoch(record, run.state(epoch + 1))
     return "completed", ""
+
+
+def _iterate(
+    run: _Run,
+    epoch: int,
+    rng: np.random.Generator,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[str, str, np.ndarray, np.ndarray]:
+    """The epoch's iterations (the hot loop): (status, reason, losses, params before
+    the last update); status "completed", "stopped" or "diverged"."""
+    model, config = run.model, run.config
+    run.penalty = model.regularization_penalty()
+    order = rng.permutation(len(X_train))
+    batch = min(config.batch_size, len(X_train))
+    losses = np.empty(-(-len(X_train) // batch))
+    x_buffer = np.empty((batch, X_train.shape[1]), X_train.dtype)
+    before = np.empty_like(model.param_vector)
+    for it in range(len(losses)):
+        if should_stop is not None and should_stop():
+            return "stopped", f"stop requested at {_at(epoch, it)}", losses, before
+        index = order[it * batch : (it + 1) * batch]
+        # mode="clip": with the default mode="raise" numpy gathers into a hidden
+        # temporary and copies it into `out` (2.4x slower); the indices are valid
+        x_batch = np.take(X_train, index, axis=0, out=x_buffer[: len(index)], mode="clip")
+        loss = model.data_step(x_batch, y_train[index], rng) + run.penalty
+        if run.initial_loss is None:
+            run.initial_loss = loss
+        limit = config.divergence_factor * run.initial_loss
+        if not math.isfinite(loss) or loss > limit:
+            return "diverged", (
+                f"loss {loss:.6g} at {_at(epoch, it)} is not finite or above "
+                f"{config.divergence_factor:g} x the initial loss {run.initial_loss:.6g}"
+            ), losses, before  # fmt: skip
+        losses[it] = loss
+        if it == len(losses) - 1:
+            np.copyto(before, model.param_vector)
+        run.update()
+    return "completed", "", losses, before
+
+
+def _at(epoch: int, it: int) -> str:
+    return f"epoch {epoch + 1}, iteration {it + 1}"
