@@ -143,19 +143,21 @@ def penalized_update(
     kernel, states, scalars = optim.RULE_SETUPS[rule](w, config)
     chunk = min(UPDATE_CHUNK, max(size, 1))
     scratch, gradient = np.empty(chunk, w.dtype), np.empty(chunk, w.dtype)
-    penalize = l1 > 0.0 or l2 > 0.0
+    penalized = regularized if l1 > 0.0 or l2 > 0.0 else 0
     penalty = 0.0
-    for begin, end in _chunks(size, regularized, chunk):
-        part = slice(begin, end)
-        w_part, buffer = w[part], scratch[: end - begin]
-        parts = tuple(state[part] for state in states)
-        if penalize and end <= regularized:
+    for begin in range(0, size, chunk):
+        end = min(begin + chunk, size)
+        part, cut = slice(begin, end), min(max(penalized - begin, 0), end - begin)
+        w_part, grad_part, buffer = w[part], dw[part], scratch[: end - begin]
+        if cut > 0:  # the chunk's first `cut` entries get the penalty gradient
+            head = slice(begin, begin + cut)
             grad_part = gradient[: end - begin]
-            _penalized_gradient(w_part, dw[part], l1, l2, grad_part, buffer)
-            kernel(w_part, grad_part, parts, buffer, scalars)
-            penalty += _penalty(w_part, l1, l2, buffer)
-        else:
-            kernel(w_part, dw[part], parts, buffer, scalars)
+            _penalized_gradient(w[head], dw[head], l1, l2, grad_part[:cut], buffer[:cut])
+            if cut < end - begin:
+                grad_part[cut:] = dw[begin + cut : end]
+        kernel(w_part, grad_part, tuple(state[part] for state in states), buffer, scalars)
+        if cut > 0:
+            penalty += _penalty(w_part[:cut], l1, l2, buffer[:cut])
     return penalty
 
 
@@ -178,12 +180,6 @@ def _strength(name: str, value: float) -> float:
     if not (math.isfinite(number) and number >= 0.0):
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
     return number
-
-
-def _chunks(size: int, split: int, chunk: int) -> list[tuple[int, int]]:
-    """[begin, end) ranges of at most `chunk` covering [0, split) then [split, size)."""
-    ranges = [(b, min(b + chunk, split)) for b in range(0, split, chunk)]
-    return ranges + [(b, min(b + chunk, size)) for b in range(split, size, chunk)]
 
 
 def _penalized_gradient(

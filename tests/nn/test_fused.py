@@ -26,7 +26,7 @@ def vectors(dtype: Any = np.float64) -> tuple[np.ndarray, list[np.ndarray]]:
 def test_penalized_update_equals_the_penalty_gradient_then_the_rule(
     rule: str, l1: float, l2: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("hpsearch.nn.fused.UPDATE_CHUNK", 7)  # chunks straddle nothing
+    monkeypatch.setattr("hpsearch.nn.fused.UPDATE_CHUNK", 7)  # [14, 21) straddles 20
     w, gradients = vectors()
     reference, fused_w = w.copy(), w.copy()
     config_ref, config_fused = make_config(rule, 0.05), make_config(rule, 0.05)
