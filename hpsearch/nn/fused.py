@@ -176,7 +176,10 @@ def _check_flat(w: np.ndarray, dw: np.ndarray, regularized: int | None) -> int:
 
 
 def _strength(name: str, value: float) -> float:
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not (math.isfinite(number) and number >= 0.0):
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
     return number
