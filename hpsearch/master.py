@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from hpsearch.db import Storage, open_storage
-from hpsearch.db.records import NewTrial, StageRecord, TrialRecord
+from hpsearch.db.records import NewTrial, SearchRecord, StageRecord, TrialRecord
 from hpsearch.executors import Executor, make_executor
 from hpsearch.search import (
     FinishSearch,
@@ -51,6 +52,12 @@ __all__ = [
 ]
 
 
+# Parsed specs by (search id, creation time, concurrency, budget): parsing is a
+# pydantic validation; the creation time tells apart equal ids of two databases.
+_parsed_specs: dict[tuple[int, datetime, int, int | None], SearchSpec] = {}
+_MAX_PARSED_SPECS = 256
+
+
 @dataclass(frozen=True)
 class AdvanceResult:
     created: int
@@ -73,12 +80,22 @@ def create_search(storage: Storage, spec: SearchSpec, executor: Executor) -> int
 
 def search_spec(storage: Storage, search_id: int) -> SearchSpec:
     """The stored spec, with the search's current budget and concurrency applied."""
-    search = storage.get_search(search_id)
-    raw = dict(search.spec)
-    raw["concurrency"] = search.concurrency
-    if search.budget_epochs is not None:
-        raw["budget_epochs"] = search.budget_epochs
-    return parse_search_spec(raw, source=f"search {search_id}")
+    return _spec_of(storage.get_search(search_id))
+
+
+def _spec_of(search: SearchRecord) -> SearchSpec:
+    key = (search.id, search.created_at, search.concurrency, search.budget_epochs)
+    spec = _parsed_specs.get(key)
+    if spec is None:  # a stored spec never changes; only budget and concurrency do
+        raw = dict(search.spec)
+        raw["concurrency"] = search.concurrency
+        if search.budget_epochs is not None:
+            raw["budget_epochs"] = search.budget_epochs
+        spec = parse_search_spec(raw, source=f"search {search.id}")
+        if len(_parsed_specs) >= _MAX_PARSED_SPECS:
+            _parsed_specs.clear()
+        _parsed_specs[key] = spec
+    return spec
 
 
 def advance(storage: Storage, search_id: int, executor: Executor) -> AdvanceResult:
@@ -86,7 +103,7 @@ def advance(storage: Storage, search_id: int, executor: Executor) -> AdvanceResu
     search = storage.get_search(search_id)
     if search.status != "running":
         return AdvanceResult(0, 0, search.status != "paused")
-    spec = search_spec(storage, search_id)
+    spec = _spec_of(search)
     state = _state(storage.search_state(search_id), storage.list_stages(search_id))
     new_trials: list[NewTrial] = []
     finished = False

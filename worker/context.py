@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hpsearch.checkpoints import FileSystemCheckpointStorage
 from hpsearch.db import Storage, open_storage
@@ -28,6 +28,9 @@ class WorkerContext:
     checkpoints: FileSystemCheckpointStorage
     executor: Executor
     worker_id: str
+    # search id -> (queue depth under which a finished trial advances, when read)
+    queue_thresholds: dict[int, tuple[int, float]] = field(default_factory=dict)
+    worker_beat_at: float = -1e9  # time.monotonic() of the last worker-row heartbeat
 
 
 _context: WorkerContext | None = None

@@ -57,18 +57,24 @@ def local_worker_loop(
     context = _connect_context(settings)
     storage = context.storage
     offset = abs(hash(context.worker_id))
+    busy = False
     while True:
         queued = storage.queued_trial_ids(search_id)
         ran = False
         for position in range(min(len(queued), 8)):
             trial_id = queued[(offset + position) % min(len(queued), 8)]
             if run_trial(trial_id, context) != "skipped":
-                ran = True
+                ran = busy = True
                 break
         if ran:
             continue
-        if exit_when_done and search_id is not None and (
-            storage.get_search(search_id).status in _FINISHED_SEARCH
+        if busy:  # run_trial marks the worker busy; say once that it is idle again
+            storage.worker_heartbeat(context.worker_id, None, "idle")
+            busy = False
+        if (
+            exit_when_done
+            and search_id is not None
+            and (storage.get_search(search_id).status in _FINISHED_SEARCH)
         ):
             return
         time.sleep(idle_sleep_s)

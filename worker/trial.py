@@ -16,7 +16,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -27,9 +29,10 @@ from hpsearch.master import advance
 from hpsearch.training import EPOCH_SUMMARY_KEYS, CheckpointTarget, prepare, run_training
 from worker.context import WorkerContext, get_context
 
-__all__ = ["KEEP_BEST_PER_TRIAL", "run_trial"]
+__all__ = ["KEEP_BEST_PER_TRIAL", "advance_if_needed", "run_trial"]
 
 KEEP_BEST_PER_TRIAL = 2
+_THRESHOLD_TTL_S = 10.0  # a search's concurrency may change while it runs
 _STATUS_OF_RESULT = {"completed": "completed", "diverged": "diverged", "stopped": "cancelled"}
 
 
@@ -54,11 +57,36 @@ def run_trial(trial_id: int, context: WorkerContext | None = None) -> str:
     if beat.lost.is_set():
         return "lost"
     finished = storage.finish_trial(trial_id, context.worker_id, status, error, kind)
-    storage.worker_heartbeat(context.worker_id, None, "idle")
     if finished is not None and finished.status == "queued":
         context.executor.enqueue([trial_id])
-    advance(storage, trial.search_id, context.executor)
+    advance_if_needed(context, trial.search_id)
     return finished.status if finished is not None else "lost"
+
+
+def advance_if_needed(context: WorkerContext, search_id: int) -> None:
+    """Run the master's `advance` unless the search still has plenty of queued trials.
+
+    With `concurrency` C, a finished trial frees one slot; while at least
+    C // 2 trials wait in the queue the workers stay busy, and the worker
+    that brings the queue below that advances for all the freed slots at
+    once (the periodic master advances too). This turns one full-state
+    `advance` per trial into one per C // 2 trials on wide searches, and
+    changes nothing on narrow ones (C <= 3 always advances).
+    """
+    storage = context.storage
+    threshold = _queue_threshold(context, search_id)
+    if threshold > 0 and len(storage.queued_trial_ids(search_id)) >= threshold:
+        return
+    advance(storage, search_id, context.executor)
+
+
+def _queue_threshold(context: WorkerContext, search_id: int) -> int:
+    cached = context.queue_thresholds.get(search_id)
+    if cached is None or time.monotonic() - cached[1] > _THRESHOLD_TTL_S:
+        concurrency = context.storage.get_search(search_id).concurrency
+        cached = (concurrency // 2 if concurrency > 3 else 0, time.monotonic())
+        context.queue_thresholds[search_id] = cached
+    return cached[0]
 
 
 def _train(
@@ -71,7 +99,9 @@ def _train(
     own_epochs = (
         resume.epoch if resume is not None and resume.extra.get("trial_id") == trial.id else 0
     )
-    storage.discard_epochs_after(trial.id, context.worker_id, own_epochs)
+    if trial.attempts > 1:  # a first attempt has no epochs to discard
+        storage.discard_epochs_after(trial.id, context.worker_id, own_epochs)
+    checkpoints_kept = [0 if trial.attempts == 1 else KEEP_BEST_PER_TRIAL + 1]
     target = CheckpointTarget(
         storage=context.checkpoints,
         key_dir=f"search_{trial.search_id:06d}",
@@ -88,7 +118,11 @@ def _train(
         storage.record_epoch(trial.id, context.worker_id, record["epoch"], metrics)
         if path is not None:
             storage.record_checkpoint(trial.id, record["epoch"], path, record["val_accuracy"])
-            _prune(context, trial.id)
+            checkpoints_kept[0] += 1
+            if checkpoints_kept[0] > KEEP_BEST_PER_TRIAL + 1:
+                checkpoints_kept[0] = _prune(context, trial.id)
+        if record["epoch"] < config.epochs:
+            beat.check_now()  # a cancel stops the trial before its next epoch
 
     try:
         _, result = run_training(
@@ -109,7 +143,8 @@ class _LostOwnershipError(Exception):
 
 def _resume_point(context: WorkerContext, trial: TrialRecord) -> Checkpoint | None:
     """The trial's own last checkpoint (a retry), else its parent's (a promotion)."""
-    for source in (trial.id, trial.parent_trial_id):
+    own = trial.id if trial.attempts > 1 else None  # a first attempt has no checkpoint
+    for source in (own, trial.parent_trial_id):
         if source is None:
             continue
         record = context.storage.latest_checkpoint(source)
@@ -118,11 +153,11 @@ def _resume_point(context: WorkerContext, trial: TrialRecord) -> Checkpoint | No
     return None
 
 
-def _prune(context: WorkerContext, trial_id: int) -> None:
-    """Keep the trial's best KEEP_BEST_PER_TRIAL checkpoints and its last one."""
+def _prune(context: WorkerContext, trial_id: int) -> int:
+    """Keep the trial's best KEEP_BEST_PER_TRIAL checkpoints and its last one; how many kept."""
     records = context.storage.list_checkpoints(trial_id)
     if len(records) <= KEEP_BEST_PER_TRIAL + 1:
-        return
+        return len(records)
     last = max(records, key=lambda record: record.epoch)
     ranked = sorted(records, key=lambda record: -(record.val_accuracy or 0.0))
     keep = {record.id for record in ranked[:KEEP_BEST_PER_TRIAL]} | {last.id}
@@ -130,6 +165,7 @@ def _prune(context: WorkerContext, trial_id: int) -> None:
     context.storage.delete_checkpoint_rows([record.id for record in doomed])
     for record in doomed:
         context.checkpoints.delete(record.path)
+    return len(records) - len(doomed)
 
 
 class _Heartbeat:
@@ -146,15 +182,30 @@ class _Heartbeat:
         return self.cancel.is_set() or self.lost.is_set()
 
     def start(self) -> None:
-        self.context.storage.worker_heartbeat(self.context.worker_id, self.trial_id, "busy")
         self._thread.start()
+
+    def check_now(self) -> None:
+        """Read the trial's cancel flag and owner now (between epochs), not at the next beat."""
+        trial = self.context.storage.get_trial(self.trial_id)
+        if trial.cancel_requested:
+            self.cancel.set()
+        if trial.status != "running" or trial.worker_id != self.context.worker_id:
+            self.lost.set()
 
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
 
     def _run(self) -> None:
+        """Mark the worker busy (off the training thread), then beat every heartbeat_s."""
+        storage, worker_id = self.context.storage, self.context.worker_id
         interval = self.context.settings.heartbeat_s
+        # Short trials come faster than heartbeats: the trial row already names its
+        # worker, so the worker row is refreshed at most once per heartbeat_s.
+        if time.monotonic() - self.context.worker_beat_at >= interval:
+            with contextlib.suppress(Exception):  # the next beat reports it again
+                storage.worker_heartbeat(worker_id, self.trial_id, "busy")
+                self.context.worker_beat_at = time.monotonic()
         while not self._done.wait(interval):
             try:
                 beat = self.context.storage.heartbeat(self.trial_id, self.context.worker_id)

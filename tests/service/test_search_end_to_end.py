@@ -6,7 +6,16 @@ import json
 import subprocess
 from pathlib import Path
 
-from service_tools import HPSEARCH, Service, drive_search, epochs_of, parse, spiral_spec, write_spec
+from service_tools import (
+    HPSEARCH,
+    Service,
+    drive_search,
+    epochs_of,
+    parse,
+    spiral_spec,
+    wait_for,
+    write_spec,
+)
 
 from hpsearch.db import Storage, open_storage
 from hpsearch.executors import RQExecutor
@@ -74,6 +83,7 @@ def test_rq_mode_runs_every_stage_with_two_rq_workers(
 ) -> None:
     for _ in range(2):
         rq_service.start_worker()
+    wait_for(lambda: len(rq_storage.list_workers(60.0)) == 2, 60, "two registered workers")
     assert rq_service.redis_url is not None
     executor = RQExecutor(rq_service.redis_url)
     search_id = create_search(rq_storage, parse(spiral_spec(STAGES)), executor)

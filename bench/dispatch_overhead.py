@@ -1,0 +1,269 @@
+"""Dispatch overhead of the service: trivial trials through RQ workers on PostgreSQL.
+
+    python bench/dispatch_overhead.py [--trials 600] [--skip-optuna] [--profile]
+
+Figures, all measured in this run on this machine:
+
+1. Trivial trials (a 2-4-3 net, one epoch on 30 spiral points, a checkpoint
+   per epoch) through 2 RQ worker processes (`rq.SimpleWorker`, the real
+   `run_trial`) with PostgreSQL: trials/s and ms/trial, wall clock from the
+   search's creation to its completion. Target: >= 150 trials/s.
+2. The peer: Optuna with PostgreSQL storage (RDBStorage on a schema of its
+   own), 2 processes running `study.optimize` on the same trivial training,
+   reporting the epoch's accuracy. Target: hpsearch >= 1.25x Optuna.
+3. 2 workers vs 1 on CPU-bound trials (a 2-256-256-3 net on 1,200 points).
+   Target: >= 1.9x.
+4. Worker utilization over a staged, asynchronous search of CPU-bound trials:
+   sum of trial (finish - start) / (workers x (last finish - first start)).
+   Target: >= 95%.
+
+`--profile` also runs trivial trials in this process through `run_trial` and
+prints where each trial's time goes (storage calls, checkpoint write, advance).
+Needs PostgreSQL and Redis (HPSEARCH_TEST_POSTGRES_URL / HPSEARCH_TEST_REDIS_URL
+style defaults below); every schema and Redis key it creates is removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from hpsearch.db import Storage, open_storage
+from hpsearch.executors import RQExecutor
+from hpsearch.master import create_search, reap
+from hpsearch.search import parse_search_spec
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RQ_WORKER = "from worker.main import run_rq_worker; run_rq_worker()"
+TRIVIAL = {"data": {"source": "spiral", "num_classes": 3, "points_per_class": 10},
+           "model": {"hidden_sizes": [4]}, "batch_size": 32}  # fmt: skip
+CPU_BOUND = {"data": {"source": "spiral", "num_classes": 3, "points_per_class": 400},
+             "model": {"hidden_sizes": [256, 256]}, "batch_size": 64}  # fmt: skip
+SPACE = {"optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-3, "high": 1e-1}}
+
+
+def spec(name: str, base: dict[str, Any], stages: list[dict[str, Any]], concurrency: int) -> Any:
+    raw = {"name": name, "seed": 0, "concurrency": concurrency, "eta": 2.0, "base": base,
+           "space": SPACE, "stages": stages}  # fmt: skip
+    return parse_search_spec(raw, source=name)
+
+
+@contextmanager
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh schema, dropped afterwards."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+class Cluster:
+    """A PostgreSQL schema, a Redis DB and N RQ worker processes."""
+
+    def __init__(self, database_url: str, redis_url: str, home: Path) -> None:
+        self.database_url, self.redis_url, self.home = database_url, redis_url, home
+        self.storage = open_storage(database_url)
+        self.executor = RQExecutor(redis_url)
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HPSEARCH_")}
+        env.update(HPSEARCH_HOME=str(self.home), HPSEARCH_DATABASE_URL=self.database_url,
+                   HPSEARCH_REDIS_URL=self.redis_url)  # fmt: skip
+        return env
+
+    def start_workers(self, count: int) -> None:
+        registered = len(self.storage.list_workers(60.0))
+        log = (self.home / "workers.log").open("ab")
+        for _ in range(count):
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-c", RQ_WORKER], cwd=self.home, env=self.env(),
+                stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
+        while len(self.storage.list_workers(60.0)) < registered + count:
+            time.sleep(0.05)
+        self.run_search(spec("warm-up", TRIVIAL, [{"trials": 4 * count, "epochs": 1}], 2 * count))
+
+    def stop_workers(self) -> None:
+        for process in self.processes:
+            process.kill()
+            process.wait()
+        self.processes = []
+
+    def run_search(self, search_spec: Any) -> tuple[int, float]:
+        """Create the search, wait (reaping now and then) until it ends; (id, seconds)."""
+        started = time.perf_counter()
+        search_id = create_search(self.storage, search_spec, self.executor)
+        next_reap = started + 1.0
+        while self.storage.get_search(search_id).status == "running":
+            time.sleep(0.01)
+            if time.perf_counter() > next_reap:
+                reap(self.storage, self.executor, 30.0)
+                next_reap += 1.0
+        return search_id, time.perf_counter() - started
+
+    def close(self) -> None:
+        self.stop_workers()
+        self.storage.close()
+
+
+def utilization(storage: Storage, search_id: int, workers: int) -> float:
+    trials = storage.best_trials(search_id, limit=1000)
+    spans = [(t.started_at, t.finished_at) for t in trials if t.started_at and t.finished_at]
+    busy = sum((end - start).total_seconds() for start, end in spans)
+    wall = (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds()
+    return busy / (workers * wall)
+
+
+def bench_hpsearch(cluster: Cluster, trials: int) -> float:
+    cluster.start_workers(2)
+    search_id, seconds = cluster.run_search(
+        spec("trivial", TRIVIAL, [{"trials": trials, "epochs": 1}], concurrency=64)
+    )
+    counts = cluster.storage.trial_counts(search_id)
+    assert counts["completed"] == trials, counts
+    rate = trials / seconds
+    print(f"hpsearch, 2 RQ workers, PostgreSQL: {trials} trivial trials in {seconds:.2f} s = "
+          f"{rate:.0f} trials/s, {1000 * seconds / trials:.2f} ms/trial (target >= 150/s)")  # fmt: skip
+    cluster.stop_workers()
+    return rate
+
+
+def _optuna_process(url: str, study_name: str, trials: int, barrier: Any) -> None:
+    import optuna
+
+    from hpsearch.config import TrainConfig, with_overrides
+    from hpsearch.training import prepare, run_training
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    base = TrainConfig.model_validate({**TRIVIAL, "epochs": 1})
+    prepared = prepare(base, Path("."))
+    study = optuna.load_study(study_name=study_name, storage=url,
+                              sampler=optuna.samplers.RandomSampler())  # fmt: skip
+
+    def objective(trial: Any) -> float:
+        rate = trial.suggest_float("learning_rate", 1e-3, 1e-1, log=True)
+        config = with_overrides(base, {"optimizer.learning_rate": rate})
+        _, result = run_training(config, prepared)
+        accuracy = float(result.history[-1]["val_accuracy"])
+        trial.report(accuracy, 1)
+        return accuracy
+
+    barrier.wait()
+    study.optimize(objective, n_trials=trials)
+
+
+def bench_optuna(database_url: str, trials: int) -> float:
+    import optuna
+
+    storage = optuna.storages.RDBStorage(database_url)
+    optuna.create_study(study_name="trivial", storage=storage, direction="maximize")
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(3)
+    processes = [context.Process(target=_optuna_process,
+                                 args=(database_url, "trivial", trials // 2, barrier))
+                 for _ in range(2)]  # fmt: skip
+    for process in processes:
+        process.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for process in processes:
+        process.join()
+    seconds = time.perf_counter() - started
+    done = len(optuna.load_study(study_name="trivial", storage=storage).trials)
+    storage.engine.dispose()
+    rate = done / seconds
+    print(f"Optuna, 2 processes, PostgreSQL RDBStorage: {done} trivial trials in {seconds:.2f} s "
+          f"= {rate:.0f} trials/s, {1000 * seconds / done:.2f} ms/trial")  # fmt: skip
+    return rate
+
+
+def bench_scaling(cluster: Cluster, trials: int) -> None:
+    rates = {}
+    for workers in (1, 2):
+        cluster.start_workers(workers)
+        search = spec(f"cpu-{workers}", CPU_BOUND, [{"trials": trials, "epochs": 1}], 4)
+        _, seconds = cluster.run_search(search)
+        rates[workers] = trials / seconds
+        cluster.stop_workers()
+        print(f"CPU-bound, {workers} worker(s): {trials} trials in {seconds:.2f} s")
+    print(f"2 workers vs 1: {rates[2] / rates[1]:.2f}x (target >= 1.9x)")
+
+
+def bench_utilization(cluster: Cluster) -> None:
+    cluster.start_workers(2)
+    stages = [{"trials": 12, "epochs": 1}, {"trials": 6, "epochs": 2, "keep": 0.5},
+              {"trials": 2, "epochs": 4, "keep": 2}]  # fmt: skip
+    search_id, _ = cluster.run_search(spec("staged", CPU_BOUND, stages, concurrency=4))
+    share = utilization(cluster.storage, search_id, 2)
+    cluster.stop_workers()
+    print(
+        f"worker utilization over a 3-stage search, 2 workers: {100 * share:.1f}% (target >= 95%)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=600)
+    parser.add_argument("--cpu-trials", type=int, default=12)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "HPSEARCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--skip-optuna", action="store_true")
+    parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()  # fmt: skip
+    from redis import Redis
+
+    redis = Redis.from_url(args.redis_url)
+    redis.flushdb()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    try:
+        with tempfile.TemporaryDirectory() as home, postgres_schema(args.postgres_url) as url:
+            cluster = Cluster(url, args.redis_url, Path(home))
+            try:
+                if args.profile:
+                    from bench_profile import profile_trials  # type: ignore[import-not-found]
+
+                    profile_trials(
+                        cluster, spec("profile", TRIVIAL, [{"trials": 200, "epochs": 1}], 64)
+                    )
+                ours = bench_hpsearch(cluster, args.trials)
+                if not args.skip_cpu:
+                    bench_scaling(cluster, args.cpu_trials)
+                    bench_utilization(cluster)
+            finally:
+                cluster.close()
+        if not args.skip_optuna:
+            with postgres_schema(args.postgres_url) as optuna_url:
+                theirs = bench_optuna(optuna_url, args.trials)
+            print(f"hpsearch / Optuna: {ours / theirs:.2f}x (target >= 1.25x)")
+    finally:
+        redis.flushdb()
+
+
+if __name__ == "__main__":
+    main()
