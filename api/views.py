@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from api.schemas import (
@@ -38,7 +37,7 @@ def search_public(storage: Storage, search: SearchRecord) -> SearchPublic:
     progress = TrialCountsPublic(
         **counts, total=sum(counts.values()), planned=_planned_trials(search.spec)
     )
-    fields = asdict(search)
+    fields = dict(vars(search))
     fields.pop("spec")
     return SearchPublic(**fields, progress=progress)
 
@@ -59,7 +58,8 @@ def search_detail(storage: Storage, search_id: int) -> SearchDetailPublic:
 
 
 def trial_public(trial: TrialRecord) -> TrialPublic:
-    return TrialPublic.model_validate(asdict(trial))
+    # Records are frozen copies already: read their attributes, no deep copy (asdict).
+    return TrialPublic.model_validate(trial, from_attributes=True)
 
 
 def checkpoint_public(checkpoint: CheckpointRecord) -> CheckpointPublic:
@@ -85,12 +85,20 @@ def downsample(count: int, max_points: int | None) -> list[int]:
     return sorted({round(i * step) for i in range(max_points)})
 
 
+_EPOCH_FIELDS = (
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "ema_val_accuracy",
+    "learning_rate",
+)
+
+
 def _epoch_public(epoch: EpochRecord, include_stats: bool) -> EpochPublic:
-    fields = asdict(epoch)
-    fields.pop("trial_id")
-    fields.pop("created_at")
-    stats = fields.pop("stats")
-    return EpochPublic(**fields, stats=stats if include_stats else None)
+    fields = {name: getattr(epoch, name) for name in _EPOCH_FIELDS}
+    return EpochPublic(**fields, stats=epoch.stats if include_stats else None)
 
 
 def trial_detail(
@@ -101,7 +109,7 @@ def trial_detail(
     kept = [curves[i] for i in downsample(len(curves), max_points)]
     checkpoints = storage.list_checkpoints(trial_id)
     return TrialDetailPublic(
-        **asdict(trial),
+        **vars(trial),
         curves=[_epoch_public(epoch, include_stats) for epoch in kept],
         epochs_recorded=len(curves),
         checkpoints=[checkpoint_public(c) for c in checkpoints],

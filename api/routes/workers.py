@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter, Depends
 
 from api.auth import require_token
@@ -25,6 +23,6 @@ router = APIRouter(
 def list_workers(storage: StorageDep, settings: SettingsDep) -> list[WorkerPublic]:
     """Every registered worker; `alive` is false once silent for HPSEARCH_STALE_AFTER_S."""
     return [
-        WorkerPublic.model_validate(asdict(worker))
+        WorkerPublic.model_validate(worker, from_attributes=True)
         for worker in storage.list_workers(settings.stale_after_s)
     ]
