@@ -11,7 +11,7 @@ Figures, all measured in this run on this machine:
 2. The peer: Optuna with PostgreSQL storage (RDBStorage on a schema of its
    own), 2 processes running `study.optimize` on the same trivial training,
    reporting the epoch's accuracy. Target: hpsearch >= 1.25x Optuna.
-3. 2 workers vs 1 on CPU-bound trials (a 2-256-256-3 net on 1,200 points).
+3. 2 workers vs 1 on CPU-bound trials (a 2-512-512-3 net, 8 epochs on 3,000 points).
    Target: >= 1.9x.
 4. Worker utilization over a staged, asynchronous search of CPU-bound trials:
    sum of trial (finish - start) / (workers x (last finish - first start)).
@@ -26,6 +26,7 @@ style defaults below); every schema and Redis key it creates is removed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import os
 import subprocess
@@ -43,6 +44,7 @@ from sqlalchemy.engine import make_url
 
 from hpsearch.db import Storage, open_storage
 from hpsearch.executors import RQExecutor
+from hpsearch.master import advance as _advance
 from hpsearch.master import create_search, reap
 from hpsearch.search import parse_search_spec
 
@@ -50,8 +52,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RQ_WORKER = "from worker.main import run_rq_worker; run_rq_worker()"
 TRIVIAL = {"data": {"source": "spiral", "num_classes": 3, "points_per_class": 10},
            "model": {"hidden_sizes": [4]}, "batch_size": 32}  # fmt: skip
-CPU_BOUND = {"data": {"source": "spiral", "num_classes": 3, "points_per_class": 400},
-             "model": {"hidden_sizes": [256, 256]}, "batch_size": 64}  # fmt: skip
+CPU_BOUND = {"data": {"source": "spiral", "num_classes": 3, "points_per_class": 1000},
+             "model": {"hidden_sizes": [512, 512]}, "batch_size": 64}  # fmt: skip
 SPACE = {"optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-3, "high": 1e-1}}
 
 
@@ -62,14 +64,20 @@ def spec(name: str, base: dict[str, Any], stages: list[dict[str, Any]], concurre
 
 
 @contextmanager
-def postgres_schema(postgres_url: str) -> Iterator[str]:
-    """A URL whose connections use a fresh schema, dropped afterwards."""
+def postgres_schema(postgres_url: str, async_commit: bool = False) -> Iterator[str]:
+    """A URL whose connections use a fresh schema, dropped afterwards.
+
+    `async_commit` adds `synchronous_commit=off` to the connection options: a
+    commit returns before its WAL reaches the disk (a server crash may lose the
+    last few hundred ms of commits, never consistency).
+    """
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        options = f"-csearch_path={schema}" + (" -csynchronous_commit=off" if async_commit else "")
+        url = make_url(postgres_url).update_query_dict({"options": options})
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
@@ -115,7 +123,7 @@ class Cluster:
         search_id = create_search(self.storage, search_spec, self.executor)
         next_reap = started + 1.0
         while self.storage.get_search(search_id).status == "running":
-            time.sleep(0.01)
+            time.sleep(0.05)  # the workers advance the search; this only watches
             if time.perf_counter() > next_reap:
                 reap(self.storage, self.executor, 30.0)
                 next_reap += 1.0
@@ -126,12 +134,89 @@ class Cluster:
         self.storage.close()
 
 
-def utilization(storage: Storage, search_id: int, workers: int) -> float:
-    trials = storage.best_trials(search_id, limit=1000)
-    spans = [(t.started_at, t.finished_at) for t in trials if t.started_at and t.finished_at]
-    busy = sum((end - start).total_seconds() for start, end in spans)
-    wall = (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds()
-    return busy / (workers * wall)
+TIMED_STORAGE_CALLS = ("claim_trial", "worker_heartbeat", "record_epoch", "record_checkpoint",
+                       "list_checkpoints", "finish_trial", "queued_trial_ids", "get_trial",
+                       "get_search", "search_state", "list_stages", "add_trials")  # fmt: skip
+
+
+def profile_trials(cluster: Cluster, trials: int) -> None:
+    """Trivial trials through `run_trial` in this process, timing each step per trial."""
+    from hpsearch.checkpoints import FileSystemCheckpointStorage
+    from hpsearch.settings import Settings
+    from worker import context as worker_context
+    from worker import trial as worker_trial
+
+    settings = Settings(home=cluster.home, database_url=cluster.database_url,
+                        redis_url=cluster.redis_url)  # fmt: skip
+    context = worker_context.make_context(settings)
+    totals: dict[str, float] = {}
+
+    def timed(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[name] = totals.get(name, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+    for name in TIMED_STORAGE_CALLS:
+        setattr(context.storage, name, timed(f"storage.{name}", getattr(context.storage, name)))
+    save = FileSystemCheckpointStorage.save
+    context.checkpoints.save = timed("checkpoint write+fsync", save.__get__(context.checkpoints))  # type: ignore[method-assign]
+    worker_trial.advance = timed("advance (when run)", worker_trial.advance)  # type: ignore[attr-defined]
+    search_spec = spec("profile", TRIVIAL, [{"trials": trials + 8, "epochs": 1}], 64)
+    create_search(context.storage, search_spec, context.executor)
+    for trial_id in context.storage.queued_trial_ids()[:8]:  # warm-up
+        worker_trial.run_trial(trial_id, context)
+    totals.clear()
+    started, ran = time.perf_counter(), 0
+    while ran < trials:
+        for trial_id in context.storage.queued_trial_ids()[:8]:
+            ran += worker_trial.run_trial(trial_id, context) != "skipped"
+    wall = time.perf_counter() - started
+    print(f"profile: {trials} trivial trials in one process, {1000 * wall / ran:.2f} ms/trial")
+    for name, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+        print(f"  {name:32s} {1000 * seconds / ran:6.2f} ms/trial")
+    accounted = sum(v for k, v in totals.items() if not k.startswith("advance"))
+    print(
+        f"  {'rest (training, RQ-free glue)':32s} {1000 * (wall - accounted) / ran:6.2f} ms/trial"
+    )
+    worker_trial.advance = _advance  # type: ignore[attr-defined]
+    context.storage.close()
+
+
+def profile_rq_noop(redis_url: str, jobs: int) -> None:
+    """RQ's own cost: no-op jobs through one rq.SimpleWorker in burst mode."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    connection = Redis.from_url(redis_url)
+    queue = Queue("noop-profile", connection=connection)
+    queue.enqueue_many([queue.prepare_data("builtins.len", args=((),), result_ttl=60)
+                        for _ in range(jobs)])  # fmt: skip
+    started = time.perf_counter()
+    SimpleWorker([queue], connection=connection).work(burst=True, logging_level="ERROR")
+    seconds = time.perf_counter() - started
+    print(f"  rq.SimpleWorker alone, no-op jobs: {1000 * seconds / jobs:.2f} ms/job")
+
+
+def utilization(storage: Storage, search_id: int, workers: int) -> tuple[float, float, float]:
+    """(busy share, share lost between a worker's trials, share lost at the start and end)."""
+    trials = [t for t in storage.best_trials(search_id, limit=1000) if t.finished_at]
+    spans_of: dict[Any, list[tuple[Any, Any]]] = {}
+    for trial in trials:
+        spans_of.setdefault(trial.worker_id, []).append((trial.started_at, trial.finished_at))
+    first = min(start for spans in spans_of.values() for start, _ in spans)
+    last = max(end for spans in spans_of.values() for _, end in spans)
+    wall = workers * (last - first).total_seconds()
+    busy = gaps = 0.0
+    for spans in spans_of.values():
+        spans.sort()
+        busy += sum((end - start).total_seconds() for start, end in spans)
+        gaps += sum((b[0] - a[1]).total_seconds() for a, b in itertools.pairwise(spans))
+    return busy / wall, gaps / wall, 1.0 - (busy + gaps) / wall
 
 
 def bench_hpsearch(cluster: Cluster, trials: int) -> float:
@@ -143,7 +228,8 @@ def bench_hpsearch(cluster: Cluster, trials: int) -> float:
     assert counts["completed"] == trials, counts
     rate = trials / seconds
     print(f"hpsearch, 2 RQ workers, PostgreSQL: {trials} trivial trials in {seconds:.2f} s = "
-          f"{rate:.0f} trials/s, {1000 * seconds / trials:.2f} ms/trial (target >= 150/s)")  # fmt: skip
+          f"{rate:.0f} trials/s, {1000 * seconds / trials:.2f} ms/trial "
+          "(target >= 150/s)")  # fmt: skip
     cluster.stop_workers()
     return rate
 
@@ -201,7 +287,7 @@ def bench_scaling(cluster: Cluster, trials: int) -> None:
     rates = {}
     for workers in (1, 2):
         cluster.start_workers(workers)
-        search = spec(f"cpu-{workers}", CPU_BOUND, [{"trials": trials, "epochs": 1}], 4)
+        search = spec(f"cpu-{workers}", CPU_BOUND, [{"trials": trials, "epochs": 8}], 4)
         _, seconds = cluster.run_search(search)
         rates[workers] = trials / seconds
         cluster.stop_workers()
@@ -211,14 +297,17 @@ def bench_scaling(cluster: Cluster, trials: int) -> None:
 
 def bench_utilization(cluster: Cluster) -> None:
     cluster.start_workers(2)
-    stages = [{"trials": 12, "epochs": 1}, {"trials": 6, "epochs": 2, "keep": 0.5},
-              {"trials": 2, "epochs": 4, "keep": 2}]  # fmt: skip
+    stages: list[dict[str, Any]] = [
+        {"trials": 12, "epochs": 2},
+        {"trials": 6, "epochs": 4, "keep": 0.5},
+        {"trials": 2, "epochs": 8, "keep": 2},
+    ]
     search_id, _ = cluster.run_search(spec("staged", CPU_BOUND, stages, concurrency=4))
-    share = utilization(cluster.storage, search_id, 2)
+    busy, gaps, ends = utilization(cluster.storage, search_id, 2)
     cluster.stop_workers()
-    print(
-        f"worker utilization over a 3-stage search, 2 workers: {100 * share:.1f}% (target >= 95%)"
-    )
+    print(f"worker utilization over a 3-stage search, 2 workers: {100 * busy:.1f}% "
+          f"(target >= 95%); idle between trials {100 * gaps:.1f}%, "
+          f"at the start and end {100 * ends:.1f}%")  # fmt: skip
 
 
 def main() -> None:
@@ -235,6 +324,11 @@ def main() -> None:
     parser.add_argument("--skip-optuna", action="store_true")
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="synchronous_commit=off for hpsearch and Optuna alike",
+    )
     args = parser.parse_args()  # fmt: skip
     from redis import Redis
 
@@ -242,15 +336,15 @@ def main() -> None:
     redis.flushdb()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     try:
-        with tempfile.TemporaryDirectory() as home, postgres_schema(args.postgres_url) as url:
+        with (
+            tempfile.TemporaryDirectory() as home,
+            postgres_schema(args.postgres_url, args.async_commit) as url,
+        ):
             cluster = Cluster(url, args.redis_url, Path(home))
             try:
                 if args.profile:
-                    from bench_profile import profile_trials  # type: ignore[import-not-found]
-
-                    profile_trials(
-                        cluster, spec("profile", TRIVIAL, [{"trials": 200, "epochs": 1}], 64)
-                    )
+                    profile_trials(cluster, 200)
+                    profile_rq_noop(args.redis_url, 500)
                 ours = bench_hpsearch(cluster, args.trials)
                 if not args.skip_cpu:
                     bench_scaling(cluster, args.cpu_trials)
@@ -258,7 +352,7 @@ def main() -> None:
             finally:
                 cluster.close()
         if not args.skip_optuna:
-            with postgres_schema(args.postgres_url) as optuna_url:
+            with postgres_schema(args.postgres_url, args.async_commit) as optuna_url:
                 theirs = bench_optuna(optuna_url, args.trials)
             print(f"hpsearch / Optuna: {ours / theirs:.2f}x (target >= 1.25x)")
     finally:

@@ -50,6 +50,10 @@ class Executor(Protocol):
         """The queued trials among `trial_ids` that no worker will ever receive."""
         ...
 
+    def backlog(self) -> int | None:
+        """How many jobs wait for a worker, if the executor knows cheaply (else None)."""
+        ...
+
 
 class LocalExecutor:
     """Local worker processes poll the database for queued trials."""
@@ -59,6 +63,9 @@ class LocalExecutor:
 
     def lost(self, trial_ids: Sequence[int]) -> list[int]:
         return []
+
+    def backlog(self) -> int | None:
+        return None  # the database is the queue: ask it
 
 
 def job_id_for(trial_id: int) -> str:
@@ -154,6 +161,15 @@ class RQExecutor:
             return False
         started = datetime.fromisoformat(started_at.decode()).replace(tzinfo=UTC)
         return (now - started).total_seconds() < self.claim_grace_s
+
+    def backlog(self) -> int | None:
+        """The length of the RQ queue (one LLEN); None when Redis does not answer."""
+        from redis.exceptions import RedisError
+
+        try:
+            return int(self.queue.count)
+        except RedisError:
+            return None
 
     def _safe_url(self) -> str:
         from sqlalchemy.engine import make_url

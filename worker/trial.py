@@ -64,7 +64,7 @@ def run_trial(trial_id: int, context: WorkerContext | None = None) -> str:
 
 
 def advance_if_needed(context: WorkerContext, search_id: int) -> None:
-    """Run the master's `advance` unless the search still has plenty of queued trials.
+    """Run the master's `advance` unless plenty of trials still wait for a worker.
 
     With `concurrency` C, a finished trial frees one slot; while at least
     C // 2 trials wait in the queue the workers stay busy, and the worker
@@ -75,8 +75,12 @@ def advance_if_needed(context: WorkerContext, search_id: int) -> None:
     """
     storage = context.storage
     threshold = _queue_threshold(context, search_id)
-    if threshold > 0 and len(storage.queued_trial_ids(search_id)) >= threshold:
-        return
+    if threshold > 0:
+        waiting = context.executor.backlog()  # RQ: one LLEN instead of a query
+        if waiting is None:
+            waiting = len(storage.queued_trial_ids(search_id))
+        if waiting >= threshold:
+            return
     advance(storage, search_id, context.executor)
 
 
