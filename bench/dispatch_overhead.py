@@ -165,7 +165,7 @@ def profile_trials(cluster: Cluster, trials: int) -> None:
         setattr(context.storage, name, timed(f"storage.{name}", getattr(context.storage, name)))
     save = FileSystemCheckpointStorage.save
     context.checkpoints.save = timed("checkpoint write+fsync", save.__get__(context.checkpoints))  # type: ignore[method-assign]
-    worker_trial.advance = timed("advance (when run)", worker_trial.advance)  # type: ignore[attr-defined]
+    worker_trial.advance = timed("advance (when run)", worker_trial.advance)
     search_spec = spec("profile", TRIVIAL, [{"trials": trials + 8, "epochs": 1}], 64)
     create_search(context.storage, search_spec, context.executor)
     for trial_id in context.storage.queued_trial_ids()[:8]:  # warm-up
@@ -183,7 +183,7 @@ def profile_trials(cluster: Cluster, trials: int) -> None:
     print(
         f"  {'rest (training, RQ-free glue)':32s} {1000 * (wall - accounted) / ran:6.2f} ms/trial"
     )
-    worker_trial.advance = _advance  # type: ignore[attr-defined]
+    worker_trial.advance = _advance
     context.storage.close()
 
 
