@@ -7,8 +7,11 @@ gather, forward, softmax loss, backward, L2 on the weights, SGD-momentum
 update; plus the trainer's once-per-epoch statistics on a tiny validation
 set) and of the same loop in PyTorch (nn.Sequential of Linear/ReLU,
 CrossEntropyLoss, torch.optim.SGD with momentum and weight_decay = l2).
-Median of REPEATS interleaved repeats each, their ratio, and the share of the
-machine's float32 GEMM peak (a large np.matmul, measured in the same run).
+REPEATS interleaved repeats (hpsearch, then torch, then hpsearch...): median
+samples/s of each, the median of the per-repeat ratios (each pair ran back to
+back, so it shares the machine's load), their range, the ratio of the best
+rates, and the share of the machine's float32 GEMM peak (a large np.matmul,
+measured in the same run) reached by the median hpsearch rate.
 
 Run: python bench/train_throughput.py [--repeats 5]
 """
@@ -118,26 +121,35 @@ def main() -> None:
         peak = gemm_peak_gflops()
         print(f"float32 GEMM peak (1 thread, 2048^3 np.matmul): {peak:.1f} GFLOP/s")
         header = (
-            f"{'network':<18}{'batch':>6}{'hpsearch/s':>12}{'torch/s':>12}{'ratio':>8}{'% peak':>8}"
+            f"{'network':<18}{'batch':>6}{'hpsearch/s':>12}{'torch/s':>10}"
+            f"{'ratio':>7}{'range':>12}{'best':>6}{'% peak':>8}"
         )
         print(header)
         for dims, batch, iterations in CASES:
-            X, y = make_data(dims, batch * iterations)
-            ours, theirs = [], []
-            hpsearch_rate(dims, batch, X[: batch * 2], y[: batch * 2])  # warm-up
-            if torch is not None:
-                torch_rate(dims, batch, X[: batch * 2], y[: batch * 2])
-            for _ in range(args.repeats):
-                ours.append(hpsearch_rate(dims, batch, X, y))
-                if torch is not None:
-                    theirs.append(torch_rate(dims, batch, X, y))
-            rate = statistics.median(ours)
-            other = statistics.median(theirs) if theirs else float("nan")
-            share = 100 * rate * flops_per_sample(dims) / (peak * 1e9)
-            name = "-".join(map(str, dims))
-            print(
-                f"{name:<18}{batch:>6}{rate:>12.0f}{other:>12.0f}{rate / other:>8.2f}{share:>7.1f}%"
-            )
+            print(_case_row(dims, batch, iterations, args.repeats, peak))
+
+
+def _case_row(dims: tuple[int, ...], batch: int, iterations: int, repeats: int, peak: float) -> str:
+    X, y = make_data(dims, batch * iterations)
+    ours, theirs = [], []
+    hpsearch_rate(dims, batch, X[: batch * 2], y[: batch * 2])  # warm-up
+    if torch is not None:
+        torch_rate(dims, batch, X[: batch * 2], y[: batch * 2])
+    for _ in range(repeats):
+        ours.append(hpsearch_rate(dims, batch, X, y))
+        if torch is not None:
+            theirs.append(torch_rate(dims, batch, X, y))
+    rate = statistics.median(ours)
+    share = 100 * rate * flops_per_sample(dims) / (peak * 1e9)
+    name = "-".join(map(str, dims))
+    if not theirs:
+        return f"{name:<18}{batch:>6}{rate:>12.0f}{'-':>10}{'-':>7}{'-':>12}{'-':>6}{share:>7.1f}%"
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    spread, best = f"{min(ratios):.2f}-{max(ratios):.2f}", max(ours) / max(theirs)
+    return (
+        f"{name:<18}{batch:>6}{rate:>12.0f}{statistics.median(theirs):>10.0f}"
+        f"{statistics.median(ratios):>7.2f}{spread:>12}{best:>6.2f}{share:>7.1f}%"
+    )
 
 
 if __name__ == "__main__":

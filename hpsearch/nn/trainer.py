@@ -154,6 +154,7 @@ class _Run:
         self.initial_loss: float | None = None
         self.start_epoch = 0
         self.penalty = 0.0  # elastic net of the current params (see the module doc)
+        self.before = np.empty_like(model.param_vector)  # params before an epoch's last update
         if config.ema_decay is not None:
             self.ema = model.param_vector.copy()
         if resume is not None:
@@ -342,7 +343,7 @@ def _iterate(
     batch = min(config.batch_size, len(X_train))
     losses = np.empty(-(-len(X_train) // batch))
     x_buffer = np.empty((batch, X_train.shape[1]), X_train.dtype)
-    before = np.empty_like(model.param_vector)
+    before = run.before
     for it in range(len(losses)):
         if should_stop is not None and should_stop():
             return "stopped", f"stop requested at {_at(epoch, it)}", losses, before
