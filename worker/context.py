@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from hpsearch.checkpoints import FileSystemCheckpointStorage
 from hpsearch.db import Storage, open_storage
@@ -30,6 +31,7 @@ class WorkerContext:
     worker_id: str
     # search id -> (queue depth under which a finished trial advances, when read)
     queue_thresholds: dict[int, tuple[int, float]] = field(default_factory=dict)
+    advancer: Any = None  # worker.trial._Advancer, started on the first finished trial
     worker_beat_at: float = -1e9  # time.monotonic() of the last worker-row heartbeat
 
 

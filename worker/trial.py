@@ -11,12 +11,14 @@
    epoch row is committed, then the checkpoint row; older checkpoints of the
    trial beyond the keep-policy are pruned.
 5. Finish as completed / diverged / failed / cancelled with a reason, then
-   run the master's `advance` for the search so the next trials start at once.
+   have the master's `advance` run for the search on a background thread
+   (when the queue runs low), while the worker takes its next trial.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 import traceback
@@ -59,8 +61,58 @@ def run_trial(trial_id: int, context: WorkerContext | None = None) -> str:
     finished = storage.finish_trial(trial_id, context.worker_id, status, error, kind)
     if finished is not None and finished.status == "queued":
         context.executor.enqueue([trial_id])
-    advance_if_needed(context, trial.search_id)
+    _advancer_of(context).request(trial.search_id)
     return finished.status if finished is not None else "lost"
+
+
+def _advancer_of(context: WorkerContext) -> _Advancer:
+    if context.advancer is None:
+        context.advancer = _Advancer(context)
+    return context.advancer
+
+
+class _Advancer:
+    """A background thread that runs `advance_if_needed` for searches whose trials finished.
+
+    The worker goes on to its next queued trial at once instead of waiting
+    for the master's full-state decision. Requests for one search coalesce.
+    A request lost with the process is made again by the periodic master.
+    """
+
+    def __init__(self, context: WorkerContext) -> None:
+        self.context = context
+        self._pending: set[int] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        threading.Thread(target=self._run, name="advancer", daemon=True).start()
+
+    def request(self, search_id: int) -> None:
+        with self._lock:
+            self._pending.add(search_id)
+            self._idle.clear()
+        self._wake.set()
+
+    def wait_idle(self, timeout_s: float | None = None) -> bool:
+        """Block until every requested advance ran (for an orderly shutdown, and tests)."""
+        return self._idle.wait(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                search_ids, self._pending = self._pending, set()
+            for search_id in sorted(search_ids):
+                try:
+                    advance_if_needed(self.context, search_id)
+                except Exception as error:  # the periodic master advances again
+                    print(f"hpsearch worker: advance of search {search_id} failed: {error}",
+                          file=sys.stderr, flush=True)  # fmt: skip
+            with self._lock:
+                if not self._pending:
+                    self._idle.set()
 
 
 def advance_if_needed(context: WorkerContext, search_id: int) -> None:
