@@ -38,7 +38,7 @@ _LIVE_JOB_STATUSES = {b"queued", b"deferred", b"scheduled"}
 # worker died before claiming it. Only the second kind, older than this, is lost.
 CLAIM_GRACE_S = 30.0
 DEDUPE_WINDOW_S = 1.0
-_MARKER_PREFIX = "hpsearch:enqueued:trial-"
+_MARKER_PREFIX = "hpsearch:enqueued:"
 
 
 class Executor(Protocol):
@@ -113,7 +113,8 @@ class RQExecutor:
         pipeline = self.connection.pipeline(transaction=False)
         window_ms = int(self.dedupe_window_s * 1000)
         for trial_id in trial_ids:
-            pipeline.set(f"{_MARKER_PREFIX}{trial_id}", 1, nx=True, px=window_ms)
+            marker = f"{_MARKER_PREFIX}{self.queue.name}:{job_id_for(trial_id)}"
+            pipeline.set(marker, 1, nx=True, px=window_ms)
         first = pipeline.execute()
         return [trial_id for trial_id, won in zip(trial_ids, first, strict=True) if won]
 
