@@ -9,12 +9,14 @@ and the insert ignores existing keys, two concurrent `advance` calls never
 create a trial twice; running it again is harmless.
 
 `reap(storage, executor, stale_after_s)` requeues trials whose worker stopped
-heartbeating (within their retry budget, else fails them) and enqueues again
-every queued trial the queue has lost (e.g. a flushed Redis).
+heartbeating (within their retry budget, else fails them) and enqueues them,
+and enqueues again every queued trial the queue has lost (e.g. a flushed
+Redis; see `RQExecutor.lost`).
 
-The master runs after every finished trial (in the worker that finished it),
+The master runs from the worker that finished a trial (on a background
+thread, and only once the queue runs low: see `worker.trial.advance_if_needed`)
 and from a periodic loop: `hpsearch run` (local mode), `hpsearch master` or
-the API process (cluster mode).
+the API process (cluster mode). A parsed spec is cached per process.
 """
 
 from __future__ import annotations
