@@ -67,7 +67,8 @@ def test_momentum_step_with_l2_by_hand() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [({"rule": "lbfgs"}, "rule"), ({"regularized": 40}, "regularized"),
-     ({"regularized": -1}, "regularized"), ({"l2": -1.0}, "l2"), ({"l1": float("nan")}, "l1"), ({"l2": "big"}, "l2"),
+     ({"regularized": -1}, "regularized"), ({"l2": -1.0}, "l2"), ({"l1": float("nan")}, "l1"),
+     ({"l2": "big"}, "l2"),
      ({"w": np.zeros((3, 11))}, "w must"), ({"dw": np.zeros(SIZE, np.float32)}, "dw")],
 )  # fmt: skip
 def test_bad_arguments_raise_naming_them(kwargs: dict[str, Any], argument: str) -> None:
