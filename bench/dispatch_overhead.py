@@ -17,8 +17,10 @@ Figures, all measured in this run on this machine:
    sum of trial (finish - start) / (workers x (last finish - first start)).
    Target: >= 95%.
 
-`--profile` also runs trivial trials in this process through `run_trial` and
-prints where each trial's time goes (storage calls, checkpoint write, advance).
+`--profile` also runs trivial trials in this process through `run_trial`
+(taking them from the database, as a local worker does) and prints where each
+trial's time goes (storage calls, checkpoint write, advance), and what
+`rq.SimpleWorker` costs per no-op job.
 Needs PostgreSQL and Redis (HPSEARCH_TEST_POSTGRES_URL / HPSEARCH_TEST_REDIS_URL
 style defaults below); every schema and Redis key it creates is removed.
 """
@@ -32,6 +34,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,7 +46,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from hpsearch.db import Storage, open_storage
-from hpsearch.executors import RQExecutor
+from hpsearch.executors import LocalExecutor, RQExecutor
 from hpsearch.master import advance as _advance
 from hpsearch.master import create_search, reap
 from hpsearch.search import parse_search_spec
@@ -149,15 +152,20 @@ def profile_trials(cluster: Cluster, trials: int) -> None:
     settings = Settings(home=cluster.home, database_url=cluster.database_url,
                         redis_url=cluster.redis_url)  # fmt: skip
     context = worker_context.make_context(settings)
+    # This process runs the trials itself, straight from the database, so no RQ
+    # job may pile up (the database is the queue, as in local mode).
+    context.executor = LocalExecutor()
     totals: dict[str, float] = {}
 
     def timed(name: str, function: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
+            where = " (advancer thread)" if threading.current_thread().name == "advancer" else ""
             try:
                 return function(*args, **kwargs)
             finally:
-                totals[name] = totals.get(name, 0.0) + time.perf_counter() - started
+                key = name + where
+                totals[key] = totals.get(key, 0.0) + time.perf_counter() - started
 
         return wrapper
 
@@ -178,8 +186,8 @@ def profile_trials(cluster: Cluster, trials: int) -> None:
     wall = time.perf_counter() - started
     print(f"profile: {trials} trivial trials in one process, {1000 * wall / ran:.2f} ms/trial")
     for name, seconds in sorted(totals.items(), key=lambda item: -item[1]):
-        print(f"  {name:32s} {1000 * seconds / ran:6.2f} ms/trial")
-    accounted = sum(v for k, v in totals.items() if not k.startswith("advance"))
+        print(f"  {name:50s} {1000 * seconds / ran:6.2f} ms/trial")
+    accounted = sum(v for k, v in totals.items() if "advance" not in k)
     print(
         f"  {'rest (training, RQ-free glue)':32s} {1000 * (wall - accounted) / ran:6.2f} ms/trial"
     )
