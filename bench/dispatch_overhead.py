@@ -188,9 +188,8 @@ def profile_trials(cluster: Cluster, trials: int) -> None:
     for name, seconds in sorted(totals.items(), key=lambda item: -item[1]):
         print(f"  {name:50s} {1000 * seconds / ran:6.2f} ms/trial")
     accounted = sum(v for k, v in totals.items() if "advance" not in k)
-    print(
-        f"  {'rest (training, RQ-free glue)':32s} {1000 * (wall - accounted) / ran:6.2f} ms/trial"
-    )
+    rest_ms = 1000 * (wall - accounted) / ran
+    print(f"  {'rest of the main thread (training, glue)':50s} {rest_ms:6.2f} ms/trial")
     worker_trial.advance = _advance
     context.storage.close()
 
