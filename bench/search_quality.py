@@ -25,12 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from hpsearch.config import TrainConfig
 from hpsearch.data import PreparedData, prepare_data
-from hpsearch.nn.model import MLP, MLPConfig
-from hpsearch.nn.trainer import TrainerConfig, TrainResult, train
+from hpsearch.nn.model import MLP
+from hpsearch.nn.trainer import TrainResult, train
 from hpsearch.search import (
     FinishSearch,
     PromoteTrial,
@@ -43,6 +40,7 @@ from hpsearch.search import (
     parse_search_spec,
     trial_config,
 )
+from hpsearch.training import build_model, trainer_config
 
 SPACE = {
     "optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-6, "high": 1.0},
@@ -81,21 +79,6 @@ def make_spec(seed: int, stages: list[dict[str, Any]], sampler: str = "random") 
             "asynchronous": False,
         }
     )
-
-
-def trainer_config(config: TrainConfig) -> TrainerConfig:
-    return TrainerConfig(
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        **config.optimizer.model_dump(),
-        **config.schedule.model_dump(),
-        seed=config.seed,
-    )
-
-
-def build_model(config: TrainConfig, data: PreparedData) -> MLP:
-    model_config = MLPConfig(data.input_dim, data.output_dim, **config.model.model_dump())
-    return MLP(model_config, np.random.default_rng(np.random.SeedSequence([config.seed])))
 
 
 def run_hpsearch(spec: SearchSpec, data: PreparedData) -> tuple[float, int]:
