@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from hpsearch.db.engine import session_scope
+from hpsearch.db.engine import connection_scope, session_scope
 from hpsearch.db.models import Base, SearchRow, TrialRow
 from hpsearch.errors import NotFoundError
 
@@ -31,6 +31,29 @@ class StoreBase:
 
     def _read(self) -> AbstractContextManager[Session]:
         return session_scope(self.engine, write=False)
+
+    def _write_core(self) -> AbstractContextManager[Connection]:
+        """A write transaction on a Core connection (the workers' hot paths)."""
+        return connection_scope(self.engine, write=True)
+
+    def _read_core(self) -> AbstractContextManager[Connection]:
+        return connection_scope(self.engine, write=False)
+
+    @staticmethod
+    def _commit_without_waiting_for_disk(connection: Connection) -> None:
+        """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL).
+
+        Only for transactions whose loss in a server crash is harmless: any
+        later synchronous commit makes them durable as well.
+        """
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+    def _dialect_insert(self, row_type: type[Base]) -> postgresql.Insert | sqlite.Insert:
+        """A dialect INSERT (with `on_conflict_do_*`) for this engine's database."""
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(row_type)
+        return sqlite.insert(row_type)
 
     @staticmethod
     def _get(session: Session, row_type: type[RowT], key: Any, *, lock: bool | str = False) -> RowT:

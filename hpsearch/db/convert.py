@@ -8,8 +8,6 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from hpsearch.db.records import TrialView
-
 __all__ = [
     "check_choice",
     "check_non_negative",
@@ -17,7 +15,6 @@ __all__ = [
     "finite_or_none",
     "json_safe",
     "to_record",
-    "trial_view",
     "utc_now",
 ]
 
@@ -33,19 +30,6 @@ def to_record(record_type: type[RecordT], row: Any, **extra: Any) -> RecordT:
     names = [f.name for f in fields(record_type)]  # type: ignore[arg-type]
     values = {name: extra[name] if name in extra else getattr(row, name) for name in names}
     return record_type(**values)
-
-
-def trial_view(row: Any) -> TrialView:
-    return TrialView(
-        trial_id=row.id,
-        stage=row.stage,
-        index=row.index,
-        status=row.status,
-        params=row.params,
-        best_val_accuracy=row.best_val_accuracy,
-        last_epoch=row.last_epoch,
-        parent_trial_id=row.parent_trial_id,
-    )
 
 
 def json_safe(value: Any, name: str) -> Any:

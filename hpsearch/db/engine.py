@@ -6,11 +6,21 @@ so that SQLAlchemy emits the BEGIN itself: `BEGIN IMMEDIATE` for write
 transactions (the write lock is taken up front, so a reader never has to
 upgrade and several worker processes queue on the busy timeout instead of
 failing with "database is locked"), a plain `BEGIN` for reads.
-PostgreSQL runs at its default READ COMMITTED with pre-ping on the pool.
+PostgreSQL runs at its default READ COMMITTED. A pooled connection is pinged
+only when it sat idle in the pool for more than IDLE_PING_S (a busy worker
+reuses its connection without a round trip; one that waited through a
+database restart is replaced before use), and connections are recycled after
+RECYCLE_S.
+
+`session_scope()` gives an ORM session; `connection_scope()` the same
+transaction and error handling on a Core connection, for the hot paths of
+workers (no unit of work, no identity map).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -24,6 +34,9 @@ from hpsearch.errors import ConflictError, HpsearchError, StorageError
 
 __all__ = [
     "BUSY_TIMEOUT_S",
+    "IDLE_PING_S",
+    "RECYCLE_S",
+    "connection_scope",
     "create_db_engine",
     "hide_password",
     "safe_url",
@@ -31,6 +44,8 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_S = 30.0
+IDLE_PING_S = 5.0
+RECYCLE_S = 1800.0
 _WRITE_OPTION = "hpsearch_write"
 
 
@@ -47,7 +62,31 @@ def create_db_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=False, pool_recycle=RECYCLE_S)
+    event.listen(engine, "checkin", _remember_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _remember_checkin(dbapi_connection: Any, connection_record: Any) -> None:
+    connection_record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+    """Ping a connection that idled past IDLE_PING_S; a dead one is replaced by the pool."""
+    idle_since = connection_record.info.get("checked_in_at")
+    if idle_since is None or time.monotonic() - idle_since < IDLE_PING_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        if not getattr(dbapi_connection, "autocommit", True):
+            dbapi_connection.rollback()
+    except Exception as error:  # the pool retries the checkout with a new connection
+        raise exc.DisconnectionError(str(error)) from error
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -64,11 +103,27 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL unless it is already; the switch skips the busy handler,
+    so when several processes open a new file at once it is retried here."""
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
@@ -100,6 +155,18 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def connection_scope(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
+    """`session_scope` on a Core connection: one transaction, errors translated alike."""
+    try:
+        with engine.execution_options(**{_WRITE_OPTION: write}).begin() as connection:
+            yield connection
+    except HpsearchError:
+        raise
+    except exc.SQLAlchemyError as error:
+        raise _translate(error, engine) from error
 
 
 def _translate(error: exc.SQLAlchemyError, engine: Engine) -> Exception:

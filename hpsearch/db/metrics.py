@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hpsearch.db.base import StoreBase
-from hpsearch.db.convert import check_non_negative, finite_or_none, json_safe, to_record, utc_now
+from hpsearch.db.convert import (
+    check_choice,
+    check_non_negative,
+    finite_or_none,
+    json_safe,
+    to_record,
+    utc_now,
+)
 from hpsearch.db.models import CheckpointRow, EpochMetricRow, TrialRow
-from hpsearch.db.records import CheckpointRecord, EpochRecord
-from hpsearch.errors import ConflictError
+from hpsearch.db.records import (
+    FAILURE_KINDS,
+    FINISHED_TRIAL_STATUSES,
+    CheckpointRecord,
+    EpochCommit,
+    EpochRecord,
+)
+from hpsearch.db.statements import PROGRESS, PROGRESS_AND_END, insert_epoch, upsert_checkpoint
+from hpsearch.db.trials import default_failure_kind, ended_values, finish_values
+from hpsearch.errors import ConflictError, NotFoundError
 
 __all__ = ["EPOCH_METRICS", "MetricStore"]
 
@@ -38,7 +54,18 @@ def _epoch_values(trial_id: int, epoch: int, metrics: Mapping[str, Any]) -> dict
     return {"trial_id": trial_id, "epoch": epoch, **values}
 
 
-def _same_epoch(row: EpochMetricRow, values: Mapping[str, Any]) -> bool:
+def _finish_kind(finish: str | None, failure_kind: str | None) -> str | None:
+    """The failure kind a finish records (checked), as `finish_trial` chooses it."""
+    if finish is None:
+        return None
+    check_choice(finish, sorted(FINISHED_TRIAL_STATUSES), "finish")
+    kind = failure_kind if failure_kind is not None else default_failure_kind(finish)
+    if kind is not None:
+        check_choice(kind, FAILURE_KINDS, "failure_kind")
+    return kind
+
+
+def _same_epoch(row: Any, values: Mapping[str, Any]) -> bool:
     return all(getattr(row, name) == values[name] for name in (*EPOCH_METRICS, "stats"))
 
 
@@ -56,21 +83,107 @@ class MetricStore(StoreBase):
         transaction.
         """
         check_non_negative(epoch, "epoch")
-        values = _epoch_values(trial_id, epoch, metrics)
-        with self._write() as session:
-            trial = self._owned_trial(session, trial_id, worker_id)
-            existing = _epoch_row(session, trial_id, epoch)
-            if existing is not None:
-                if not _same_epoch(existing, values):
-                    raise ConflictError(
-                        f"trial {trial_id} already has epoch {epoch} with other values"
-                    )
-                return to_record(EpochRecord, existing)
-            row = EpochMetricRow(**values, created_at=utc_now())
-            session.add(row)
-            _raise_progress(trial, epoch, values["val_accuracy"])
-            session.flush()
-            return to_record(EpochRecord, row)
+        values = _epoch_values(trial_id, epoch, metrics) | {"created_at": utc_now()}
+        with self._write_core() as connection:
+            self._advance_progress(connection, trial_id, worker_id, epoch, values, {})
+            return self._insert_epoch(connection, values)
+
+    def commit_epoch(
+        self,
+        trial_id: int,
+        worker_id: str,
+        epoch: int,
+        metrics: Mapping[str, Any],
+        checkpoint_path: str | None = None,
+        finish: str | None = None,
+        error: str | None = None,
+        failure_kind: str | None = None,
+    ) -> EpochCommit:
+        """`record_epoch` + `record_checkpoint` (+ `finish_trial`) in one transaction.
+
+        The checkpoint file at `checkpoint_path` must already be written: its
+        row (epoch, path, the epoch's val_accuracy) is stored with the epoch.
+        With `finish` (completed | diverged | failed | cancelled), the trial's
+        attempt also ends as `finish_trial` would end it (a failed attempt with
+        retries left is requeued). Duplicates with the same values are no-ops;
+        ConflictError when the trial does not run under `worker_id`.
+        """
+        check_non_negative(epoch, "epoch")
+        if checkpoint_path is not None and (
+            not isinstance(checkpoint_path, str) or not checkpoint_path
+        ):
+            raise ValueError(f"checkpoint_path must be a non-empty string; got {checkpoint_path!r}")
+        kind = _finish_kind(finish, failure_kind)
+        now = utc_now()
+        values = _epoch_values(trial_id, epoch, metrics) | {"created_at": now}
+        # Every end but a failure needs no retry decision: it goes in the progress UPDATE.
+        ending = ended_values(finish, error, kind if finish != "completed" else None) if (
+            finish is not None and finish != "failed") else {}  # fmt: skip
+        with self._write_core() as connection:
+            state = self._advance_progress(connection, trial_id, worker_id, epoch, values, ending)
+            self._insert_epoch(connection, values)
+            checkpoint_id = None
+            if checkpoint_path is not None:
+                row = {"trial_id": trial_id, "epoch": epoch, "path": checkpoint_path,
+                       "val_accuracy": values["val_accuracy"], "created_at": now}  # fmt: skip
+                statement = upsert_checkpoint(connection.dialect.name)
+                checkpoint_id = int(connection.execute(statement, row).scalar_one())
+            status = state.status
+            if finish == "failed":
+                failed = finish_values(state, finish, error, kind)
+                connection.execute(update(TrialRow).where(TrialRow.id == trial_id).values(**failed))
+                status = failed["status"]
+        return EpochCommit(trial_id, epoch, status, bool(state.cancel_requested), checkpoint_id)
+
+    def _advance_progress(
+        self,
+        connection: Connection,
+        trial_id: int,
+        worker_id: str,
+        epoch: int,
+        values: Mapping[str, Any],
+        ending: Mapping[str, Any],
+    ) -> Any:
+        """Lock the trial if it runs under `worker_id`, raise its progress, maybe end it.
+
+        `ending`: the ended_values() of a finish, or empty. Returns its
+        attempts, max_attempts, cancel_requested and (new) status;
+        NotFoundError / ConflictError when it does not exist / is not owned.
+        """
+        params = {"trial": trial_id, "owner": worker_id, "epoch": epoch,
+                  "accuracy": values["val_accuracy"], "now": values["created_at"]}  # fmt: skip
+        if ending:
+            params |= {"new_status": ending["status"], "new_error": ending["error"],
+                       "new_failure_kind": ending["failure_kind"]}  # fmt: skip
+        state = connection.execute(PROGRESS_AND_END if ending else PROGRESS, params).first()
+        if state is None:
+            owner = connection.execute(
+                select(TrialRow.status, TrialRow.worker_id).where(TrialRow.id == trial_id)
+            ).first()
+            if owner is None:
+                raise NotFoundError(f"trial {trial_id!r} does not exist")
+            raise ConflictError(
+                f"trial {trial_id} is {owner.status} under worker {owner.worker_id}, "
+                f"not running under {worker_id}"
+            )
+        return state
+
+    def _insert_epoch(self, connection: Connection, values: Mapping[str, Any]) -> EpochRecord:
+        """Insert the epoch row; an equal stored row is kept, a different one is a conflict."""
+        inserted = connection.execute(insert_epoch(connection.dialect.name), dict(values))
+        if inserted.first() is not None:
+            return EpochRecord(**values)
+        existing = connection.execute(
+            select(*(EpochMetricRow.__table__.c[f.name] for f in fields(EpochRecord))).where(
+                EpochMetricRow.trial_id == values["trial_id"],
+                EpochMetricRow.epoch == values["epoch"],
+            )
+        ).one()
+        if not _same_epoch(existing, values):
+            raise ConflictError(
+                f"trial {values['trial_id']} already has epoch {values['epoch']} with other values"
+            )
+        return EpochRecord(**existing._mapping)
 
     def discard_epochs_after(self, trial_id: int, worker_id: str, epoch: int) -> int:
         """Delete the trial's epochs after `epoch` (to resume from an older checkpoint).
@@ -161,20 +274,3 @@ class MetricStore(StoreBase):
                 f"not running under {worker_id}"
             )
         return trial
-
-
-def _epoch_row(session: Session, trial_id: int, epoch: int) -> EpochMetricRow | None:
-    return session.scalars(
-        select(EpochMetricRow).where(
-            EpochMetricRow.trial_id == trial_id, EpochMetricRow.epoch == epoch
-        )
-    ).one_or_none()
-
-
-def _raise_progress(trial: TrialRow, epoch: int, val_accuracy: float | None) -> None:
-    trial.last_epoch = max(trial.last_epoch if trial.last_epoch is not None else -1, epoch)
-    if val_accuracy is not None and (
-        trial.best_val_accuracy is None or val_accuracy > trial.best_val_accuracy
-    ):
-        trial.best_val_accuracy = val_accuracy
-    trial.heartbeat_at = utc_now()

@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from hpsearch.db.base import StoreBase
 from hpsearch.db.convert import (
@@ -14,12 +14,24 @@ from hpsearch.db.convert import (
     check_non_negative,
     check_positive,
     to_record,
-    trial_view,
 )
 from hpsearch.db.models import SearchRow, TrialRow
 from hpsearch.db.records import TRIAL_STATUSES, TrialRecord, TrialView
+from hpsearch.errors import NotFoundError
 
 __all__ = ["TRIAL_ORDERINGS", "TrialQueries"]
+
+# TrialView's fields, in order.
+_VIEW_COLUMNS = (
+    TrialRow.id,
+    TrialRow.stage,
+    TrialRow.index,
+    TrialRow.status,
+    TrialRow.params,
+    TrialRow.best_val_accuracy,
+    TrialRow.last_epoch,
+    TrialRow.parent_trial_id,
+)
 
 MAX_PAGE = 1000
 # Leaderboard orderings: name -> (column, descending). Ties break on trial id.
@@ -40,15 +52,20 @@ class TrialQueries(StoreBase):
             return to_record(TrialRecord, self._trial_row(session, trial_id))
 
     def search_state(self, search_id: int) -> list[TrialView]:
-        """Every trial of the search, by (stage, index), as the scheduler sees it."""
-        with self._read() as session:
-            self._search_row(session, search_id)
-            rows = session.scalars(
-                select(TrialRow)
-                .where(TrialRow.search_id == search_id)
-                .order_by(TrialRow.stage, TrialRow.index)
-            ).all()
-            return [trial_view(row) for row in rows]
+        """Every trial of the search, by (stage, index), as the scheduler sees it.
+
+        Reads only the scheduler's columns (never the trials' configurations).
+        """
+        query = (
+            select(*_VIEW_COLUMNS)
+            .where(TrialRow.search_id == search_id)
+            .order_by(TrialRow.stage, TrialRow.index)
+        )
+        with self._read_core() as connection:
+            rows = connection.execute(query).all()
+            if not rows and connection.execute(_search_exists(search_id)).first() is None:
+                raise NotFoundError(f"search {search_id!r} does not exist")
+        return [TrialView(*row) for row in rows]
 
     def trial_counts(self, search_id: int) -> dict[str, int]:
         """How many trials of the search are in each status (every status listed)."""
@@ -99,6 +116,10 @@ class TrialQueries(StoreBase):
         with self._read() as session:
             self._search_row(session, search_id)
             return [to_record(TrialRecord, row) for row in session.scalars(query).all()]
+
+
+def _search_exists(search_id: int) -> Select[int]:
+    return select(SearchRow.id).where(SearchRow.id == search_id)
 
 
 def _trial_filters(

@@ -20,6 +20,7 @@ __all__ = [
     "SEARCH_TRANSITIONS",
     "TRIAL_STATUSES",
     "CheckpointRecord",
+    "EpochCommit",
     "EpochRecord",
     "NewTrial",
     "SearchRecord",
@@ -148,6 +149,19 @@ class EpochRecord:
     learning_rate: float | None
     stats: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EpochCommit:
+    """What `commit_epoch` stored: the trial's status after it (still `running`
+    unless it was finished in the same transaction), its cancel flag, and the
+    checkpoint row's id (None without a checkpoint)."""
+
+    trial_id: int
+    epoch: int
+    status: str
+    cancel_requested: bool
+    checkpoint_id: int | None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class Storage(SearchStore, TrialStore, TrialQueries, MetricStore, WorkerStore):
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
+        self.closed = False
 
     @property
     def url(self) -> str:
@@ -41,7 +42,8 @@ class Storage(SearchStore, TrialStore, TrialQueries, MetricStore, WorkerStore):
         return safe_url(self.engine.url)
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Release the connection pool (`closed` tells background threads to stop using it)."""
+        self.closed = True
         self.engine.dispose()
 
 

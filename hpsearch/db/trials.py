@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from hpsearch.db.base import StoreBase
@@ -32,9 +33,21 @@ from hpsearch.db.records import (
     TrialHeartbeat,
     TrialRecord,
 )
-from hpsearch.errors import ConflictError
+from hpsearch.db.statements import CLAIM, TRIAL_COLUMNS
+from hpsearch.errors import ConflictError, NotFoundError
 
-__all__ = ["TrialStore", "default_failure_kind", "may_retry"]
+__all__ = [
+    "TRIAL_COLUMNS",
+    "TrialStore",
+    "default_failure_kind",
+    "ended_values",
+    "finish_values",
+    "may_retry",
+    "requeue_values",
+]
+
+_OWNER_COLUMNS = (TrialRow.status, TrialRow.worker_id, TrialRow.attempts,
+                  TrialRow.max_attempts, TrialRow.cancel_requested)  # fmt: skip
 
 _DEFAULT_FAILURE_KIND = {"diverged": "divergence", "cancelled": "cancel", "failed": "error"}
 
@@ -43,7 +56,7 @@ def default_failure_kind(status: str) -> str | None:
     return _DEFAULT_FAILURE_KIND.get(status)
 
 
-def may_retry(row: TrialRow, failure_kind: str) -> bool:
+def may_retry(row: Any, failure_kind: str) -> bool:
     """Whether a trial that failed this way gets another attempt (RETRY_BUDGETS)."""
     retries_used = max(row.attempts - 1, 0)
     return (
@@ -60,6 +73,29 @@ def _check_new_trial(trial: NewTrial, position: int) -> None:
     check_non_negative(trial.train_seed, f"{name}.train_seed")
     check_positive(trial.epochs, f"{name}.epochs")
     check_positive(trial.max_attempts, f"{name}.max_attempts")
+
+
+def _checked_values(search_id: int, trials: Sequence[NewTrial]) -> list[dict[str, object]]:
+    """The rows of `trials` to insert; ValueError/TypeError for bad or repeated trials."""
+    keys = [(trial.stage, trial.index) for trial in trials]
+    for position, trial in enumerate(trials):
+        _check_new_trial(trial, position)
+    if len(set(keys)) != len(keys):
+        raise ValueError("trials repeat a (stage, index) pair")
+    now = utc_now()
+    return [_new_trial_values(search_id, trial, now) for trial in trials]
+
+
+def _check_search_takes_trials(connection: Connection, search_id: int) -> None:
+    """Share-lock the search row (a concurrent cancel waits for the new trials, then
+    cancels them); ConflictError unless it still takes trials."""
+    status = connection.execute(
+        select(SearchRow.status).where(SearchRow.id == search_id).with_for_update(read=True)
+    ).scalar()
+    if status is None:
+        raise NotFoundError(f"search {search_id!r} does not exist")
+    if not SEARCH_TRANSITIONS[status]:
+        raise ConflictError(f"search {search_id} is {status}; it takes no trials")
 
 
 def _new_trial_values(search_id: int, trial: NewTrial, now: datetime) -> dict[str, object]:
@@ -88,12 +124,7 @@ class TrialStore(StoreBase):
         CONFLICT DO NOTHING), so concurrent callers never duplicate a trial.
         """
         keys = [(trial.stage, trial.index) for trial in trials]
-        for position, trial in enumerate(trials):
-            _check_new_trial(trial, position)
-        if len(set(keys)) != len(keys):
-            raise ValueError("trials repeat a (stage, index) pair")
-        now = utc_now()
-        values = [_new_trial_values(search_id, trial, now) for trial in trials]
+        values = _checked_values(search_id, trials)
         with self._write() as session:
             # A share lock: a concurrent cancel waits for these trials and then cancels them.
             search = self._get(session, SearchRow, search_id, lock="share")
@@ -109,44 +140,55 @@ class TrialStore(StoreBase):
             by_key = {(row.stage, row.index): row for row in rows}
             return [to_record(TrialRecord, by_key[key]) for key in keys]
 
+    def insert_new_trials(self, search_id: int, trials: Sequence[NewTrial]) -> list[int]:
+        """Create the trials that do not exist yet; return the ids of those this call created.
+
+        Like `add_trials`, but it reports only the rows it inserted (in input
+        order), so that of two concurrent masters only the one that created a
+        trial enqueues it, and it reads no rows back.
+        """
+        values = _checked_values(search_id, trials)
+        if not values:
+            return []
+        statement = (
+            self._dialect_insert(TrialRow)
+            .on_conflict_do_nothing(index_elements=["search_id", "stage", "index"])
+            .returning(TrialRow.id, TrialRow.stage, TrialRow.index)
+        )
+        with self._write_core() as connection:
+            _check_search_takes_trials(connection, search_id)
+            inserted = connection.execute(statement, values).all()
+        ids = {(stage, index): trial_id for trial_id, stage, index in inserted}
+        return [ids[key] for key in ((t.stage, t.index) for t in trials) if key in ids]
+
     def claim_trial(self, trial_id: int, worker_id: str) -> TrialRecord | None:
         """Start a queued trial under `worker_id`; None if it is not claimable.
 
         Not claimable: not queued (already running, finished or cancelled), out
         of attempts, or its search is not running (paused trials stay queued).
+
+        On PostgreSQL the claim's commit does not wait for its WAL flush
+        (synchronous_commit=off for this transaction only): a server crash may
+        forget the claim, but only together with everything after it, since
+        the trial's first epoch commit is synchronous and flushes the WAL up to
+        itself. A forgotten claim leaves the trial queued, to be run again.
         """
         _check_worker_id(worker_id)
-        now = utc_now()
-        search_running = exists().where(
-            SearchRow.id == TrialRow.search_id, SearchRow.status == "running"
-        )
-        statement = (
-            update(TrialRow)
-            .where(
-                TrialRow.id == trial_id,
-                TrialRow.status == "queued",
-                TrialRow.attempts < TrialRow.max_attempts,
-                search_running,
-            )
-            .values(
-                status="running",
-                worker_id=worker_id,
-                started_at=now,
-                heartbeat_at=now,
-                finished_at=None,
-                attempts=TrialRow.attempts + 1,
-            )
-            .returning(TrialRow.id)
-            .execution_options(synchronize_session=False)
-        )
-        with self._write() as session:
-            if session.execute(statement).first() is None:
-                self._trial_row(session, trial_id)
+        params = {"trial": trial_id, "owner": worker_id, "now": utc_now()}
+        with self._write_core() as connection:
+            self._commit_without_waiting_for_disk(connection)
+            row = connection.execute(CLAIM, params).first()
+            if row is None:
+                _require_trial(connection, trial_id)
                 return None
-            return to_record(TrialRecord, self._trial_row(session, trial_id))
+            return TrialRecord(**row._mapping)
 
     def heartbeat(self, trial_id: int, worker_id: str) -> TrialHeartbeat:
-        """Refresh the trial's heartbeat if it still runs under `worker_id`."""
+        """Refresh the trial's heartbeat if it still runs under `worker_id`.
+
+        A heartbeat lost in a server crash is harmless: its commit does not
+        wait for the disk (PostgreSQL).
+        """
         statement = (
             update(TrialRow)
             .where(
@@ -159,6 +201,7 @@ class TrialStore(StoreBase):
             .execution_options(synchronize_session=False)
         )
         with self._write() as session:
+            self._commit_without_waiting_for_disk(session.connection())
             cancel_requested = session.execute(statement).scalar()
             if cancel_requested is None:
                 row = self._trial_row(session, trial_id)
@@ -183,16 +226,22 @@ class TrialStore(StoreBase):
         kind = failure_kind if failure_kind is not None else default_failure_kind(status)
         if kind is not None:
             check_choice(kind, FAILURE_KINDS, "failure_kind")
-        with self._write() as session:
-            row = self._trial_row(session, trial_id, lock=True)
-            if row.status != "running" or row.worker_id != worker_id:
+        with self._write_core() as connection:
+            state = connection.execute(
+                select(*_OWNER_COLUMNS).where(TrialRow.id == trial_id).with_for_update()
+            ).first()
+            if state is None:
+                _require_trial(connection, trial_id)
+            assert state is not None
+            if state.status != "running" or state.worker_id != worker_id:
                 return None
-            if status == "failed" and kind is not None and may_retry(row, kind):
-                _requeue(row, error or f"attempt {row.attempts} failed ({kind})", kind)
-            else:
-                _finish(row, status, error, kind if status != "completed" else None)
-            session.flush()
-            return to_record(TrialRecord, row)
+            row = connection.execute(
+                update(TrialRow)
+                .where(TrialRow.id == trial_id)
+                .values(**finish_values(state, status, error, kind))
+                .returning(*TRIAL_COLUMNS)
+            ).one()
+            return TrialRecord(**row._mapping)
 
     def request_cancel_trial(self, trial_id: int) -> TrialRecord:
         """Cancel a queued trial now; ask a running one to stop; leave finished ones."""
@@ -283,21 +332,46 @@ def _check_worker_id(worker_id: str) -> None:
         raise ValueError(f"worker_id must be 1 to 200 characters; got {worker_id!r}")
 
 
+def _require_trial(connection: Connection, trial_id: int) -> None:
+    """NotFoundError unless the trial exists."""
+    if connection.execute(select(TrialRow.id).where(TrialRow.id == trial_id)).first() is None:
+        raise NotFoundError(f"trial {trial_id!r} does not exist")
+
+
+def requeue_values(reason: str, failure_kind: str | None) -> dict[str, Any]:
+    """The column values that put a trial back in the queue."""
+    return {"status": "queued", "worker_id": None, "heartbeat_at": None, "started_at": None,
+            "enqueued_at": utc_now(), "error": reason, "failure_kind": failure_kind}  # fmt: skip
+
+
+def ended_values(status: str, error: str | None, failure_kind: str | None) -> dict[str, Any]:
+    """The column values that end a trial with `status`."""
+    return {"status": status, "finished_at": utc_now(), "error": error,
+            "failure_kind": failure_kind}  # fmt: skip
+
+
+def finish_values(state: Any, status: str, error: str | None, kind: str | None) -> dict[str, Any]:
+    """How a running trial's attempt ends (see `finish_trial`): its new column values.
+
+    `state` has the trial's attempts, max_attempts and cancel_requested; a
+    `failed` attempt with retries left in RETRY_BUDGETS is requeued.
+    """
+    if status == "failed" and kind is not None and may_retry(state, kind):
+        return requeue_values(error or f"attempt {state.attempts} failed ({kind})", kind)
+    return ended_values(status, error, kind if status != "completed" else None)
+
+
+def _apply(row: TrialRow, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
 def _requeue(row: TrialRow, reason: str, failure_kind: str | None) -> None:
-    row.status = "queued"
-    row.worker_id = None
-    row.heartbeat_at = None
-    row.started_at = None
-    row.enqueued_at = utc_now()
-    row.error = reason
-    row.failure_kind = failure_kind
+    _apply(row, requeue_values(reason, failure_kind))
 
 
 def _finish(row: TrialRow, status: str, error: str | None, failure_kind: str | None) -> None:
-    row.status = status
-    row.finished_at = utc_now()
-    row.error = error
-    row.failure_kind = failure_kind
+    _apply(row, ended_values(status, error, failure_kind))
 
 
 def _cancel(row: TrialRow, reason: str) -> None:

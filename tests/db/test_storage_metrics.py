@@ -179,3 +179,78 @@ def test_workers_register_heartbeat_and_go_stale(storage: Storage) -> None:
         storage.worker_heartbeat("ghost")
     with pytest.raises(ValueError, match="status"):
         storage.worker_heartbeat("host-1:42", status="asleep")
+
+
+def test_commit_epoch_stores_epoch_and_checkpoint_together(storage: Storage) -> None:
+    trial_id = _running_trial(storage)
+    commit = storage.commit_epoch(trial_id, "w", 1, METRICS, checkpoint_path="s/a_e001.npz")
+    assert (commit.status, commit.cancel_requested, commit.epoch) == ("running", False, 1)
+    (checkpoint,) = storage.list_checkpoints(trial_id)
+    assert (checkpoint.id, checkpoint.epoch, checkpoint.path) == (
+        commit.checkpoint_id,
+        1,
+        "s/a_e001.npz",
+    )
+    assert checkpoint.val_accuracy == 0.55
+    assert [e.epoch for e in storage.trial_curves(trial_id)] == [1]
+    trial = storage.get_trial(trial_id)
+    assert (trial.last_epoch, trial.best_val_accuracy, trial.status) == (1, 0.55, "running")
+    # A retry of the same commit is a no-op; other values are a conflict that changes nothing.
+    again = storage.commit_epoch(trial_id, "w", 1, dict(METRICS), checkpoint_path="s/a_e001.npz")
+    assert again == commit
+    with pytest.raises(ConflictError, match="other values"):
+        storage.commit_epoch(
+            trial_id, "w", 1, METRICS | {"val_accuracy": 0.9}, "s/b.npz", "completed"
+        )
+    assert storage.get_trial(trial_id).status == "running"
+    assert [c.path for c in storage.list_checkpoints(trial_id)] == ["s/a_e001.npz"]
+
+
+def test_commit_epoch_can_finish_the_trial(storage: Storage) -> None:
+    trial_id = _running_trial(storage)
+    storage.commit_epoch(trial_id, "w", 1, METRICS | {"val_accuracy": 0.7})
+    commit = storage.commit_epoch(trial_id, "w", 2, METRICS, "s/e002.npz", finish="completed")
+    assert commit.status == "completed" and commit.checkpoint_id is not None
+    trial = storage.get_trial(trial_id)
+    assert (trial.status, trial.error, trial.failure_kind) == ("completed", None, None)
+    assert (trial.last_epoch, trial.best_val_accuracy) == (2, 0.7)
+    assert trial.finished_at is not None
+    with pytest.raises(ConflictError, match="not running under w"):
+        storage.commit_epoch(trial_id, "w", 3, METRICS)
+
+
+def test_commit_epoch_finish_follows_the_retry_budget(storage: Storage) -> None:
+    trial_id = _running_trial(storage)  # attempt 1 of 4, an "oom" failure has 1 retry
+    commit = storage.commit_epoch(trial_id, "w", 1, METRICS, None, "failed", "boom", "oom")
+    assert commit.status == "queued"
+    trial = storage.get_trial(trial_id)
+    assert (trial.status, trial.worker_id, trial.error, trial.failure_kind) == (
+        "queued", None, "boom", "oom",
+    )  # fmt: skip
+    assert storage.claim_trial(trial_id, "w") is not None  # attempt 2: no retry left
+    commit = storage.commit_epoch(trial_id, "w", 1, METRICS, None, "failed", "boom", "oom")
+    assert commit.status == "failed"
+    assert storage.get_trial(trial_id).finished_at is not None
+
+
+def test_commit_epoch_reports_cancel_requests_and_refuses_strangers(storage: Storage) -> None:
+    trial_id = _running_trial(storage)
+    storage.request_cancel_trial(trial_id)
+    assert storage.commit_epoch(trial_id, "w", 1, METRICS).cancel_requested is True
+    commit = storage.commit_epoch(trial_id, "w", 2, METRICS, finish="cancelled", error="asked")
+    trial = storage.get_trial(trial_id)
+    assert (commit.status, trial.status, trial.failure_kind, trial.error) == (
+        "cancelled", "cancelled", "cancel", "asked",
+    )  # fmt: skip
+    other = _running_trial(storage)
+    with pytest.raises(ConflictError, match="not running under intruder"):
+        storage.commit_epoch(other, "intruder", 1, METRICS, "s/x.npz")
+    assert storage.list_checkpoints(other) == [] and storage.trial_curves(other) == []
+    with pytest.raises(NotFoundError):
+        storage.commit_epoch(999999, "w", 1, METRICS)
+    with pytest.raises(ValueError, match="finish"):
+        storage.commit_epoch(other, "w", 1, METRICS, finish="queued")
+    with pytest.raises(ValueError, match="checkpoint_path"):
+        storage.commit_epoch(other, "w", 1, METRICS, checkpoint_path="")
+    with pytest.raises(ValueError, match="epoch"):
+        storage.commit_epoch(other, "w", -1, METRICS)

@@ -260,3 +260,35 @@ def test_queued_trial_ids_and_search_state(storage: Storage) -> None:
     assert (counts["running"], counts["queued"], counts["completed"]) == (1, 3, 0)
     with pytest.raises(NotFoundError):
         storage.search_state(other_id + 100)
+
+
+def test_insert_new_trials_reports_only_the_rows_it_created(storage: Storage) -> None:
+    search = storage.create_search("s", {}, seed=0)
+    first = storage.insert_new_trials(search.id, new_trials(2))
+    assert len(first) == 2
+    assert [(t.trial_id, t.index) for t in storage.search_state(search.id)] == [
+        (first[0], 0),
+        (first[1], 1),
+    ]
+    wanted = new_trials(2, start=1)[::-1]  # index 2 is new, index 1 exists
+    (created,) = storage.insert_new_trials(search.id, wanted)
+    assert storage.get_trial(created).index == 2
+    assert storage.insert_new_trials(search.id, new_trials(3)) == []
+    assert storage.insert_new_trials(search.id, []) == []
+
+
+def test_insert_new_trials_rejects_bad_input_and_finished_searches(storage: Storage) -> None:
+    search = storage.create_search("s", {}, seed=0)
+    with pytest.raises(ValueError, match="repeat"):
+        storage.insert_new_trials(search.id, new_trials(1) + new_trials(1))
+    with pytest.raises(NotFoundError, match="search 424242"):
+        storage.insert_new_trials(424242, new_trials(1))
+    storage.set_search_status(search.id, "completed")
+    with pytest.raises(ConflictError, match="takes no trials"):
+        storage.insert_new_trials(search.id, new_trials(1))
+    assert storage.search_state(search.id) == []
+
+
+def test_search_state_of_a_missing_search_raises(storage: Storage) -> None:
+    with pytest.raises(NotFoundError, match="search 424242"):
+        storage.search_state(424242)

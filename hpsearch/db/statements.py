@@ -1,0 +1,123 @@
+"""Core statements of the workers' hot paths, built once with bound parameters.
+
+Building an ORM-entity statement per call costs more than running it on a
+local PostgreSQL; these are plain Core statements on the tables, executed
+with a parameter dict (and cached compiled by SQLAlchemy).
+
+- `CLAIM`: trial, owner (a worker id), now -> the claimed trial's TRIAL_COLUMNS.
+- `PROGRESS` / `PROGRESS_AND_END`: trial, owner, epoch, accuracy, now
+  (+ new_status, new_error, new_failure_kind) -> attempts, max_attempts,
+  cancel_requested, status of the trial, if it runs under `owner`.
+  (An UPDATE's parameters may not be named like its columns.)
+- `insert_epoch(dialect)`, `upsert_checkpoint(dialect)`: one row from the
+  parameters (the columns' names) -> its id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from functools import cache
+from typing import Any, cast
+
+from sqlalchemy import Float, Integer, Table, and_, bindparam, case, exists, or_, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hpsearch.db.models import CheckpointRow, EpochMetricRow, SearchRow, TrialRow
+from hpsearch.db.records import TrialRecord
+
+__all__ = [
+    "CLAIM",
+    "PROGRESS",
+    "PROGRESS_AND_END",
+    "TRIALS",
+    "TRIAL_COLUMNS",
+    "insert_epoch",
+    "upsert_checkpoint",
+]
+
+TRIALS = cast(Table, TrialRow.__table__)
+_SEARCHES = cast(Table, SearchRow.__table__)
+# The columns of a TrialRecord, for UPDATE ... RETURNING into one.
+TRIAL_COLUMNS = tuple(TRIALS.c[f.name] for f in fields(TrialRecord))
+
+CLAIM = (
+    update(TRIALS)
+    .where(
+        TRIALS.c.id == bindparam("trial"),
+        TRIALS.c.status == "queued",
+        TRIALS.c.attempts < TRIALS.c.max_attempts,
+        exists().where(_SEARCHES.c.id == TRIALS.c.search_id, _SEARCHES.c.status == "running"),
+    )
+    .values(
+        status="running",
+        worker_id=bindparam("owner"),
+        started_at=bindparam("now"),
+        heartbeat_at=bindparam("now"),
+        finished_at=None,
+        attempts=TRIALS.c.attempts + 1,
+    )
+    .returning(*TRIAL_COLUMNS)
+)
+
+
+def _progress(end: bool) -> Any:
+    """Raise last_epoch / best_val_accuracy, beat, and (with `end`) end the attempt."""
+    epoch = bindparam("epoch", type_=Integer)
+    # Typed in SQL: PostgreSQL cannot infer the type of a NULL in "IS NOT NULL".
+    accuracy = sql_cast(bindparam("accuracy", type_=Float), Float)
+    best = TRIALS.c.best_val_accuracy
+    higher = and_(accuracy.is_not(None), or_(best.is_(None), best < accuracy))
+    values: dict[str, Any] = {
+        "last_epoch": case(
+            (or_(TRIALS.c.last_epoch.is_(None), TRIALS.c.last_epoch < epoch), epoch),
+            else_=TRIALS.c.last_epoch,
+        ),
+        "best_val_accuracy": case((higher, accuracy), else_=best),
+        "heartbeat_at": bindparam("now"),
+    }
+    if end:
+        values |= {
+            "status": bindparam("new_status"),
+            "finished_at": bindparam("now"),
+            "error": bindparam("new_error"),
+            "failure_kind": bindparam("new_failure_kind"),
+        }
+    return (
+        update(TRIALS)
+        .where(
+            TRIALS.c.id == bindparam("trial"),
+            TRIALS.c.status == "running",
+            TRIALS.c.worker_id == bindparam("owner"),
+        )
+        .values(**values)
+        .returning(
+            TRIALS.c.attempts, TRIALS.c.max_attempts, TRIALS.c.cancel_requested, TRIALS.c.status
+        )
+    )
+
+
+PROGRESS = _progress(end=False)
+PROGRESS_AND_END = _progress(end=True)
+
+
+def _insert(table: Any, dialect: str) -> Any:
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+@cache
+def insert_epoch(dialect: str) -> Any:
+    """INSERT an epoch row ... ON CONFLICT (trial_id, epoch) DO NOTHING RETURNING id."""
+    table = EpochMetricRow.__table__
+    statement = _insert(table, dialect).on_conflict_do_nothing(index_elements=["trial_id", "epoch"])
+    return statement.returning(table.c.id)
+
+
+@cache
+def upsert_checkpoint(dialect: str) -> Any:
+    """INSERT a checkpoint row, replacing the (trial_id, epoch) one; RETURNING id."""
+    table = CheckpointRow.__table__
+    statement = _insert(table, dialect)
+    replaced = {name: statement.excluded[name] for name in ("path", "val_accuracy", "created_at")}
+    statement = statement.on_conflict_do_update(index_elements=["trial_id", "epoch"], set_=replaced)
+    return statement.returning(table.c.id)
