@@ -23,21 +23,11 @@ from contextlib import suppress
 
 from hpsearch.db import Storage
 from hpsearch.executors import Executor
-from hpsearch.master import advance, reap
+from hpsearch.master import master_tick
 
 __all__ = ["MasterLoop", "master_tick"]
 
 logger = logging.getLogger("api.master")
-MAX_SEARCHES_PER_TICK = 1000
-
-
-def master_tick(storage: Storage, executor: Executor, stale_after_s: float) -> int:
-    """One pass: reap, then advance every running search; returns how many were advanced."""
-    reap(storage, executor, stale_after_s)
-    searches = storage.list_searches(limit=MAX_SEARCHES_PER_TICK, status="running")
-    for search in searches:
-        advance(storage, search.id, executor)
-    return len(searches)
 
 
 class MasterLoop:

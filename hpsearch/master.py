@@ -3,10 +3,14 @@
 `advance(storage, search_id, executor)` asks `hpsearch.search.next_actions`
 what to do given the spec and every trial so far, then applies it:
 stage spaces are recorded once, new trials are inserted with a unique
-(search, stage, index) key, and the trials that end up queued are handed to
+(search, stage, index) key, and the trials this call inserted are handed to
 the executor. Because the decisions are a pure function of the stored state
 and the insert ignores existing keys, two concurrent `advance` calls never
 create a trial twice; running it again is harmless.
+
+`master_tick(storage, executor, stale_after_s)` is one pass of the periodic
+master (`hpsearch master`, and the API process through `api.background`):
+`reap`, then `advance` for every running search.
 
 `reap(storage, executor, stale_after_s)` requeues trials whose worker stopped
 heartbeating (within their retry budget, else fails them) and enqueues them,
@@ -45,9 +49,11 @@ from hpsearch.search import (
 from hpsearch.settings import Settings, get_settings
 
 __all__ = [
+    "MAX_SEARCHES_PER_TICK",
     "AdvanceResult",
     "advance",
     "create_search",
+    "master_tick",
     "reap",
     "run_master_loop",
     "search_spec",
@@ -58,10 +64,13 @@ __all__ = [
 # pydantic validation; the creation time tells apart equal ids of two databases.
 _parsed_specs: dict[tuple[int, datetime, int, int | None], SearchSpec] = {}
 _MAX_PARSED_SPECS = 256
+MAX_SEARCHES_PER_TICK = 1000
 
 
 @dataclass(frozen=True)
 class AdvanceResult:
+    """How many trials this call created (and enqueued), and whether the search ended."""
+
     created: int
     enqueued: int
     finished: bool
@@ -120,10 +129,11 @@ def advance(storage: Storage, search_id: int, executor: Executor) -> AdvanceResu
         elif isinstance(action, FinishSearch):
             storage.set_search_status(search_id, "completed", reason=action.reason)
             finished = True
-    created = storage.add_trials(search_id, new_trials) if new_trials else []
-    queued = [trial.id for trial in created if trial.status == "queued"]
-    executor.enqueue(queued)
-    return AdvanceResult(len(created), len(queued), finished)
+    # Only the call that inserted a trial enqueues it; one that died in between
+    # leaves it to `reap`, which enqueues queued trials the queue does not hold.
+    created = storage.insert_new_trials(search_id, new_trials) if new_trials else []
+    executor.enqueue(created)
+    return AdvanceResult(len(created), len(created), finished)
 
 
 def _state(trials: list[Any], stages: list[StageRecord]) -> SearchState:
@@ -171,13 +181,23 @@ def reap(storage: Storage, executor: Executor, stale_after_s: float) -> list[Tri
     return reaped
 
 
+def master_tick(storage: Storage, executor: Executor, stale_after_s: float) -> int:
+    """One pass of the periodic master: reap, then advance every running search.
+
+    Returns how many searches were advanced.
+    """
+    reap(storage, executor, stale_after_s)
+    searches = storage.list_searches(limit=MAX_SEARCHES_PER_TICK, status="running")
+    for search in searches:
+        advance(storage, search.id, executor)
+    return len(searches)
+
+
 def run_master_loop(tick_s: float = 1.0, settings: Settings | None = None) -> None:
-    """`hpsearch master`: advance every running search and reap, every `tick_s` seconds."""
+    """`hpsearch master`: `master_tick` every `tick_s` seconds."""
     settings = settings or get_settings()
     storage = open_storage(settings.resolved_database_url)
     executor = make_executor(settings.redis_url)
     while True:
-        reap(storage, executor, settings.stale_after_s)
-        for search in storage.list_searches(limit=1000, status="running"):
-            advance(storage, search.id, executor)
+        master_tick(storage, executor, settings.stale_after_s)
         time.sleep(tick_s)
