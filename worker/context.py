@@ -18,6 +18,7 @@ from hpsearch.checkpoints import FileSystemCheckpointStorage
 from hpsearch.db import Storage, open_storage
 from hpsearch.executors import Executor, make_executor
 from hpsearch.settings import Settings, get_settings
+from worker.beat import WorkerBeat
 
 __all__ = ["WorkerContext", "get_context", "make_context", "pin_blas_threads"]
 
@@ -32,7 +33,7 @@ class WorkerContext:
     # search id -> (queue depth under which a finished trial advances, when read)
     queue_thresholds: dict[int, tuple[int, float]] = field(default_factory=dict)
     advancer: Any = None  # worker.trial._Advancer, started on the first finished trial
-    worker_beat_at: float = -1e9  # time.monotonic() of the last worker-row heartbeat
+    beat: WorkerBeat | None = None  # the heartbeat thread of this process
 
 
 _context: WorkerContext | None = None
@@ -49,7 +50,7 @@ def pin_blas_threads() -> None:
 
 
 def make_context(settings: Settings | None = None) -> WorkerContext:
-    """Open storage and queue for this process and register it as a worker."""
+    """Open storage and queue for this process, register it as a worker, start its beat."""
     settings = settings or get_settings()
     pin_blas_threads()
     storage = open_storage(settings.resolved_database_url)
@@ -58,12 +59,15 @@ def make_context(settings: Settings | None = None) -> WorkerContext:
     host = socket.gethostname()
     worker_id = f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     storage.register_worker(worker_id, host, os.getpid())
+    beat = WorkerBeat(storage, worker_id, settings.heartbeat_s)
+    beat.start()
     return WorkerContext(
         settings=settings,
         storage=storage,
         checkpoints=FileSystemCheckpointStorage(root),
         executor=make_executor(settings.redis_url),
         worker_id=worker_id,
+        beat=beat,
     )
 
 

@@ -57,20 +57,16 @@ def local_worker_loop(
     context = _connect_context(settings)
     storage = context.storage
     offset = abs(hash(context.worker_id))
-    busy = False
     while True:
         queued = storage.queued_trial_ids(search_id)
         ran = False
         for position in range(min(len(queued), 8)):
             trial_id = queued[(offset + position) % min(len(queued), 8)]
             if run_trial(trial_id, context) != "skipped":
-                ran = busy = True
+                ran = True
                 break
         if ran:
             continue
-        if busy:  # run_trial marks the worker busy; say once that it is idle again
-            storage.worker_heartbeat(context.worker_id, None, "idle")
-            busy = False
         if (
             exit_when_done
             and search_id is not None
@@ -81,9 +77,11 @@ def local_worker_loop(
 
 
 def run_rq_worker(redis_url: str | None = None, burst: bool = False) -> None:
-    """Serve trials from the RQ queue in this process (rq.SimpleWorker: no fork per job)."""
+    """Serve trials from the RQ queue in this process (no fork per job: `TrialWorker`)."""
     from redis import Redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
+
+    from worker.rq_worker import TrialWorker
 
     settings = get_settings()
     url = redis_url or settings.redis_url
@@ -100,4 +98,4 @@ def run_rq_worker(redis_url: str | None = None, burst: bool = False) -> None:
     with_retries(f"Redis at {url.split('@')[-1]}", ping)
     _connect_context(settings)
     queue = Queue(QUEUE_NAME, connection=connection)
-    SimpleWorker([queue], connection=connection).work(burst=burst, logging_level="WARNING")
+    TrialWorker([queue], connection=connection).work(burst=burst, logging_level="WARNING")

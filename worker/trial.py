@@ -4,20 +4,23 @@
 2. Resume: a retry continues from the trial's own last checkpoint, a promoted
    trial from its parent's; epochs committed after that checkpoint are
    discarded first, so epochs are neither duplicated nor missing.
-3. Train with a heartbeat thread that refreshes the trial's heartbeat every
-   `heartbeat_s` and turns a cancel request (or lost ownership, after a
-   requeue) into a stop between iterations.
-4. After every epoch: the checkpoint file is written atomically, then the
-   epoch row is committed, then the checkpoint row; older checkpoints of the
-   trial beyond the keep-policy are pruned.
-5. Finish as completed / diverged / failed / cancelled with a reason, then
-   have the master's `advance` run for the search on a background thread
-   (when the queue runs low), while the worker takes its next trial.
+3. Train while the process's beat thread (`worker.beat`) refreshes the
+   trial's heartbeat every `heartbeat_s` and turns a cancel request (or lost
+   ownership, after a requeue) into a stop between iterations.
+4. After every epoch: the checkpoint file is written atomically first, then
+   the epoch row and the checkpoint row are committed in one transaction
+   (`Storage.commit_epoch`, which also reports a cancel request); after the
+   last epoch that same transaction finishes the trial as completed. Older
+   checkpoints of the trial beyond the keep-policy are pruned.
+5. A trial that ends otherwise (diverged / failed / cancelled, or a retry
+   with nothing left to train) finishes with `finish_trial`, under the same
+   retry budgets. Then the master's `advance` runs for the search on a
+   background thread (when the queue runs low), while the worker takes its
+   next trial.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -29,6 +32,7 @@ from hpsearch.config import TrainConfig
 from hpsearch.db.records import TrialRecord
 from hpsearch.master import advance
 from hpsearch.training import EPOCH_SUMMARY_KEYS, CheckpointTarget, prepare, run_training
+from worker.beat import TrialWatch, WorkerBeat
 from worker.context import WorkerContext, get_context
 
 __all__ = ["KEEP_BEST_PER_TRIAL", "advance_if_needed", "run_trial"]
@@ -45,24 +49,45 @@ def run_trial(trial_id: int, context: WorkerContext | None = None) -> str:
     trial = storage.claim_trial(trial_id, context.worker_id)
     if trial is None:
         return "skipped"
-    beat = _Heartbeat(context, trial_id)
-    beat.start()
+    watch = TrialWatch(trial_id)
+    beat = _beat_of(context)
+    beat.watch(watch)
     try:
-        status, error, kind = _train(context, trial, beat)
-    except MemoryError:
-        status, error, kind = "failed", "out of memory", "oom"
-    except Exception as exception:  # recorded as the failure reason
-        detail = traceback.format_exception_only(exception)[-1].strip()
-        status, error, kind = "failed", detail, "error"
+        outcome = _run_claimed(context, trial, watch)
     finally:
-        beat.stop()
-    if beat.lost.is_set():
+        beat.watch(None)
+    if isinstance(outcome, str):  # finished by the last epoch's commit
+        final_status: str | None = outcome
+    elif watch.lost.is_set():
         return "lost"
-    finished = storage.finish_trial(trial_id, context.worker_id, status, error, kind)
-    if finished is not None and finished.status == "queued":
+    else:
+        finished = storage.finish_trial(trial_id, context.worker_id, *outcome)
+        final_status = finished.status if finished is not None else None
+    if final_status == "queued":
         context.executor.enqueue([trial_id])
     _advancer_of(context).request(trial.search_id)
-    return finished.status if finished is not None else "lost"
+    return final_status if final_status is not None else "lost"
+
+
+def _run_claimed(
+    context: WorkerContext, trial: TrialRecord, watch: TrialWatch
+) -> str | tuple[str, str | None, str | None]:
+    """Train the claimed trial: its status if already finished, else (status, error, kind)."""
+    try:
+        return _train(context, trial, watch)
+    except MemoryError:
+        return "failed", "out of memory", "oom"
+    except Exception as exception:  # recorded as the failure reason
+        detail = traceback.format_exception_only(exception)[-1].strip()
+        return "failed", detail, "error"
+
+
+def _beat_of(context: WorkerContext) -> WorkerBeat:
+    """The context's beat thread, started here for a context made without one."""
+    if context.beat is None:
+        context.beat = WorkerBeat(context.storage, context.worker_id, context.settings.heartbeat_s)
+        context.beat.start()
+    return context.beat
 
 
 def _advancer_of(context: WorkerContext) -> _Advancer:
@@ -146,8 +171,8 @@ def _queue_threshold(context: WorkerContext, search_id: int) -> int:
 
 
 def _train(
-    context: WorkerContext, trial: TrialRecord, beat: _Heartbeat
-) -> tuple[str, str | None, str | None]:
+    context: WorkerContext, trial: TrialRecord, watch: TrialWatch
+) -> str | tuple[str, str | None, str | None]:
     storage = context.storage
     config = TrainConfig.model_validate(trial.config)
     prepared = prepare(config, context.settings.data_root)
@@ -158,6 +183,7 @@ def _train(
     if trial.attempts > 1:  # a first attempt has no epochs to discard
         storage.discard_epochs_after(trial.id, context.worker_id, own_epochs)
     checkpoints_kept = [0 if trial.attempts == 1 else KEEP_BEST_PER_TRIAL + 1]
+    finished: list[str] = []
     target = CheckpointTarget(
         storage=context.checkpoints,
         key_dir=f"search_{trial.search_id:06d}",
@@ -167,30 +193,47 @@ def _train(
     )
 
     def on_epoch(record: dict[str, Any], path: str | None) -> None:
-        if beat.lost.is_set():
+        if watch.lost.is_set():
             raise _LostOwnershipError()
         metrics = {key: record.get(key) for key in EPOCH_SUMMARY_KEYS}
         metrics["stats"] = {k: v for k, v in record.items() if k not in EPOCH_SUMMARY_KEYS}
-        storage.record_epoch(trial.id, context.worker_id, record["epoch"], metrics)
+        last = record["epoch"] >= config.epochs  # the trainer ends after this epoch
+        commit = storage.commit_epoch(trial.id, context.worker_id, record["epoch"], metrics,
+                                      path, "completed" if last else None)  # fmt: skip
+        if commit.cancel_requested:
+            watch.cancel.set()  # a cancel stops the trial before its next epoch
+        if last:
+            finished.append(commit.status)
         if path is not None:
-            storage.record_checkpoint(trial.id, record["epoch"], path, record["val_accuracy"])
             checkpoints_kept[0] += 1
             if checkpoints_kept[0] > KEEP_BEST_PER_TRIAL + 1:
-                checkpoints_kept[0] = _prune(context, trial.id)
-        if record["epoch"] < config.epochs:
-            beat.check_now()  # a cancel stops the trial before its next epoch
+                checkpoints_kept[0] = _prune_after_commit(context, trial.id, last)
 
     try:
         _, result = run_training(
             config, prepared, target=target, on_epoch=on_epoch,
-            should_stop=beat.should_stop, resume=resume,
+            should_stop=watch.should_stop, resume=resume,
         )  # fmt: skip
     except _LostOwnershipError:
         return "failed", "lost ownership of the trial", "infrastructure"
+    if finished:
+        return finished[0]
     status = _STATUS_OF_RESULT[result.status]
-    if status == "cancelled" and not beat.cancel.is_set():
+    if status == "cancelled" and not watch.cancel.is_set():
         return "failed", "lost ownership of the trial", "infrastructure"
     return status, None if status == "completed" else result.reason, None
+
+
+def _prune_after_commit(context: WorkerContext, trial_id: int, finished: bool) -> int:
+    """`_prune`; once the trial is finished a pruning error is only reported."""
+    try:
+        return _prune(context, trial_id)
+    except Exception as error:
+        if not finished:
+            raise
+        print(f"hpsearch worker: pruning checkpoints of trial {trial_id} failed: {error}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return KEEP_BEST_PER_TRIAL + 1
 
 
 class _LostOwnershipError(Exception):
@@ -222,53 +265,3 @@ def _prune(context: WorkerContext, trial_id: int) -> int:
     for record in doomed:
         context.checkpoints.delete(record.path)
     return len(records) - len(doomed)
-
-
-class _Heartbeat:
-    """A daemon thread that heartbeats the trial and the worker, and watches for cancels."""
-
-    def __init__(self, context: WorkerContext, trial_id: int) -> None:
-        self.context, self.trial_id = context, trial_id
-        self.cancel = threading.Event()
-        self.lost = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id}", daemon=True)
-
-    def should_stop(self) -> bool:
-        return self.cancel.is_set() or self.lost.is_set()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def check_now(self) -> None:
-        """Read the trial's cancel flag and owner now (between epochs), not at the next beat."""
-        trial = self.context.storage.get_trial(self.trial_id)
-        if trial.cancel_requested:
-            self.cancel.set()
-        if trial.status != "running" or trial.worker_id != self.context.worker_id:
-            self.lost.set()
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        """Mark the worker busy (off the training thread), then beat every heartbeat_s."""
-        storage, worker_id = self.context.storage, self.context.worker_id
-        interval = self.context.settings.heartbeat_s
-        # Short trials come faster than heartbeats: the trial row already names its
-        # worker, so the worker row is refreshed at most once per heartbeat_s.
-        if time.monotonic() - self.context.worker_beat_at >= interval:
-            with contextlib.suppress(Exception):  # the next beat reports it again
-                storage.worker_heartbeat(worker_id, self.trial_id, "busy")
-                self.context.worker_beat_at = time.monotonic()
-        while not self._done.wait(interval):
-            try:
-                beat = self.context.storage.heartbeat(self.trial_id, self.context.worker_id)
-                self.context.storage.worker_heartbeat(self.context.worker_id, self.trial_id, "busy")
-            except Exception:  # a missed beat is retried; the reaper decides
-                continue
-            if beat.cancel_requested:
-                self.cancel.set()
-            if not beat.owned:
-                self.lost.set()
