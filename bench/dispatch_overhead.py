@@ -5,9 +5,10 @@
 Figures, all measured in this run on this machine:
 
 1. Trivial trials (a 2-4-3 net, one epoch on 30 spiral points, a checkpoint
-   per epoch) through 2 RQ worker processes (`rq.SimpleWorker`, the real
-   `run_trial`) with PostgreSQL: trials/s and ms/trial, wall clock from the
-   search's creation to its completion. Target: >= 150 trials/s.
+   per epoch) through 2 RQ worker processes (`hpsearch worker`'s in-process
+   `worker.rq_worker.TrialWorker`, the real `run_trial`) with PostgreSQL:
+   trials/s and ms/trial, wall clock from the search's creation to its
+   completion. Target: >= 150 trials/s.
 2. The peer: Optuna with PostgreSQL storage (RDBStorage on a schema of its
    own), 2 processes running `study.optimize` on the same trivial training,
    reporting the epoch's accuracy. Target: hpsearch >= 1.25x Optuna.
@@ -20,7 +21,7 @@ Figures, all measured in this run on this machine:
 `--profile` also runs trivial trials in this process through `run_trial`
 (taking them from the database, as a local worker does) and prints where each
 trial's time goes (storage calls, checkpoint write, advance), and what
-`rq.SimpleWorker` costs per no-op job.
+`rq.SimpleWorker` and `TrialWorker` cost per no-op job.
 Needs PostgreSQL and Redis (HPSEARCH_TEST_POSTGRES_URL / HPSEARCH_TEST_REDIS_URL
 style defaults below); every schema and Redis key it creates is removed.
 """
@@ -137,9 +138,10 @@ class Cluster:
         self.storage.close()
 
 
-TIMED_STORAGE_CALLS = ("claim_trial", "worker_heartbeat", "record_epoch", "record_checkpoint",
-                       "list_checkpoints", "finish_trial", "queued_trial_ids", "get_trial",
-                       "get_search", "search_state", "list_stages", "add_trials")  # fmt: skip
+TIMED_STORAGE_CALLS = ("claim_trial", "worker_heartbeat", "commit_epoch", "record_epoch",
+                       "record_checkpoint", "list_checkpoints", "finish_trial", "queued_trial_ids",
+                       "get_trial", "get_search", "search_state", "list_stages",
+                       "insert_new_trials")  # fmt: skip
 
 
 def profile_trials(cluster: Cluster, trials: int) -> None:
@@ -195,18 +197,21 @@ def profile_trials(cluster: Cluster, trials: int) -> None:
 
 
 def profile_rq_noop(redis_url: str, jobs: int) -> None:
-    """RQ's own cost: no-op jobs through one rq.SimpleWorker in burst mode."""
+    """RQ's own cost: no-op jobs through one worker in burst mode (RQ's and ours)."""
     from redis import Redis
     from rq import Queue, SimpleWorker
 
+    from worker.rq_worker import TrialWorker
+
     connection = Redis.from_url(redis_url)
     queue = Queue("noop-profile", connection=connection)
-    queue.enqueue_many([queue.prepare_data("builtins.len", args=((),), result_ttl=60)
-                        for _ in range(jobs)])  # fmt: skip
-    started = time.perf_counter()
-    SimpleWorker([queue], connection=connection).work(burst=True, logging_level="ERROR")
-    seconds = time.perf_counter() - started
-    print(f"  rq.SimpleWorker alone, no-op jobs: {1000 * seconds / jobs:.2f} ms/job")
+    for worker_class in (SimpleWorker, TrialWorker):
+        queue.enqueue_many([queue.prepare_data("builtins.len", args=((),), result_ttl=60,
+                                               timeout=-1) for _ in range(jobs)])  # fmt: skip
+        started = time.perf_counter()
+        worker_class([queue], connection=connection).work(burst=True, logging_level="ERROR")
+        seconds = time.perf_counter() - started
+        print(f"  {worker_class.__name__} alone, no-op jobs: {1000 * seconds / jobs:.2f} ms/job")
 
 
 def utilization(storage: Storage, search_id: int, workers: int) -> tuple[float, float, float]:
