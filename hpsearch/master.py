@@ -111,11 +111,12 @@ def _spec_of(search: SearchRecord) -> SearchSpec:
 
 def advance(storage: Storage, search_id: int, executor: Executor) -> AdvanceResult:
     """Apply `next_actions` for a running search; see the module docstring."""
-    search = storage.get_search(search_id)
+    snapshot = storage.search_snapshot(search_id)
+    search = snapshot.search
     if search.status != "running":
         return AdvanceResult(0, 0, search.status != "paused")
     spec = _spec_of(search)
-    state = _state(storage.search_state(search_id), storage.list_stages(search_id))
+    state = _state(snapshot.trials, snapshot.stages)
     new_trials: list[NewTrial] = []
     finished = False
     for action in next_actions(spec, state):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import fields
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, Table, func, select
 
 from hpsearch.db.base import StoreBase
 from hpsearch.db.convert import (
@@ -15,12 +16,23 @@ from hpsearch.db.convert import (
     check_positive,
     to_record,
 )
-from hpsearch.db.models import SearchRow, TrialRow
-from hpsearch.db.records import TRIAL_STATUSES, TrialRecord, TrialView
+from hpsearch.db.models import SearchRow, StageRow, TrialRow
+from hpsearch.db.records import (
+    SEARCH_TRANSITIONS,
+    TRIAL_STATUSES,
+    SearchRecord,
+    SearchSnapshot,
+    StageRecord,
+    TrialRecord,
+    TrialView,
+)
+from hpsearch.db.searches import best_trial_id_of
 from hpsearch.errors import NotFoundError
 
 __all__ = ["TRIAL_ORDERINGS", "TrialQueries"]
 
+_SEARCHES = cast(Table, SearchRow.__table__)
+_STAGES = cast(Table, StageRow.__table__)
 # TrialView's fields, in order.
 _VIEW_COLUMNS = (
     TrialRow.id,
@@ -56,16 +68,37 @@ class TrialQueries(StoreBase):
 
         Reads only the scheduler's columns (never the trials' configurations).
         """
-        query = (
-            select(*_VIEW_COLUMNS)
-            .where(TrialRow.search_id == search_id)
-            .order_by(TrialRow.stage, TrialRow.index)
-        )
         with self._read_core() as connection:
-            rows = connection.execute(query).all()
+            rows = connection.execute(_views_of(search_id)).all()
             if not rows and connection.execute(_search_exists(search_id)).first() is None:
                 raise NotFoundError(f"search {search_id!r} does not exist")
         return [TrialView(*row) for row in rows]
+
+    def search_snapshot(self, search_id: int) -> SearchSnapshot:
+        """`get_search`, `list_stages` and `search_state` in one read transaction
+        (what the master's `advance` reads; Core queries, no ORM objects)."""
+        best = best_trial_id_of(search_id).scalar_subquery()
+        with self._read_core() as connection:
+            search = connection.execute(
+                select(*_SEARCHES.c, best.label("running_best")).where(_SEARCHES.c.id == search_id)
+            ).first()
+            if search is None:
+                raise NotFoundError(f"search {search_id!r} does not exist")
+            stages = connection.execute(
+                select(*(_STAGES.c[f.name] for f in fields(StageRecord)))
+                .where(_STAGES.c.search_id == search_id)
+                .order_by(_STAGES.c.stage)
+            ).all()
+            trials = connection.execute(_views_of(search_id)).all()
+        values = dict(search._mapping)
+        running_best = values.pop("running_best")
+        if values["best_trial_id"] is None and SEARCH_TRANSITIONS[values["status"]]:
+            values["best_trial_id"] = running_best
+        return SearchSnapshot(
+            search=SearchRecord(**values),
+            stages=[StageRecord(**row._mapping) for row in stages],
+            trials=[TrialView(*row) for row in trials],
+        )
 
     def trial_counts(self, search_id: int) -> dict[str, int]:
         """How many trials of the search are in each status (every status listed)."""
@@ -116,6 +149,14 @@ class TrialQueries(StoreBase):
         with self._read() as session:
             self._search_row(session, search_id)
             return [to_record(TrialRecord, row) for row in session.scalars(query).all()]
+
+
+def _views_of(search_id: int) -> Select[Any]:
+    return (
+        select(*_VIEW_COLUMNS)
+        .where(TrialRow.search_id == search_id)
+        .order_by(TrialRow.stage, TrialRow.index)
+    )
 
 
 def _search_exists(search_id: int) -> Select[int]:

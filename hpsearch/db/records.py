@@ -24,6 +24,7 @@ __all__ = [
     "EpochRecord",
     "NewTrial",
     "SearchRecord",
+    "SearchSnapshot",
     "StageRecord",
     "TrialHeartbeat",
     "TrialRecord",
@@ -127,6 +128,15 @@ class TrialView:
     best_val_accuracy: float | None
     last_epoch: int | None
     parent_trial_id: int | None
+
+
+@dataclass(frozen=True)
+class SearchSnapshot:
+    """A search, its stages and its trials as the scheduler sees them, read together."""
+
+    search: SearchRecord
+    stages: list[StageRecord]
+    trials: list[TrialView]
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,26 @@ def test_record_stage_is_idempotent_and_first_write_wins(storage: Storage) -> No
     assert [s.stage for s in storage.list_stages(search.id)] == [0, 1]
     with pytest.raises(NotFoundError):
         storage.record_stage(12345, 0, space)
+
+
+def test_search_snapshot_reads_search_stages_and_trials_together(storage: Storage) -> None:
+    search = storage.create_search("s", {"k": 1}, seed=3, concurrency=2)
+    storage.record_stage(search.id, 1, {"x": {"kind": "uniform"}}, ["w"])
+    storage.record_stage(search.id, 0, {"x": {"kind": "choice"}})
+    trials = storage.add_trials(search.id, new_trials(2))
+    storage.claim_trial(trials[1].id, "w")
+    storage.record_epoch(trials[1].id, "w", 1, {"val_accuracy": 0.4})
+    snapshot = storage.search_snapshot(search.id)
+    assert snapshot.search == storage.get_search(search.id)
+    assert snapshot.search.best_trial_id == trials[1].id
+    assert snapshot.stages == storage.list_stages(search.id)
+    assert [stage.stage for stage in snapshot.stages] == [0, 1]
+    assert snapshot.trials == storage.search_state(search.id)
+    assert [(t.index, t.status, t.best_val_accuracy) for t in snapshot.trials] == [
+        (0, "queued", None),
+        (1, "running", 0.4),
+    ]
+    storage.set_search_status(search.id, "cancelled")
+    assert storage.search_snapshot(search.id).search == storage.get_search(search.id)
+    with pytest.raises(NotFoundError, match="search 424242"):
+        storage.search_snapshot(424242)
