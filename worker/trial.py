@@ -10,8 +10,9 @@
 4. After every epoch: the checkpoint file is written atomically first, then
    the epoch row and the checkpoint row are committed in one transaction
    (`Storage.commit_epoch`, which also reports a cancel request); after the
-   last epoch that same transaction finishes the trial as completed. Older
-   checkpoints of the trial beyond the keep-policy are pruned.
+   last epoch that same transaction finishes the trial as completed. The
+   rows of checkpoints beyond the keep-policy (`worker.keep`) are deleted in
+   that transaction too, their files after it.
 5. A trial that ends otherwise (diverged / failed / cancelled, or a retry
    with nothing left to train) finishes with `finish_trial`, under the same
    retry budgets. Then the master's `advance` runs for the search on a
@@ -34,10 +35,10 @@ from hpsearch.master import advance
 from hpsearch.training import EPOCH_SUMMARY_KEYS, CheckpointTarget, prepare, run_training
 from worker.beat import TrialWatch, WorkerBeat
 from worker.context import WorkerContext, get_context
+from worker.keep import KEEP_BEST_PER_TRIAL, CheckpointKeeper, KeptCheckpoint
 
 __all__ = ["KEEP_BEST_PER_TRIAL", "advance_if_needed", "run_trial"]
 
-KEEP_BEST_PER_TRIAL = 2
 _THRESHOLD_TTL_S = 10.0  # a search's concurrency may change while it runs
 _STATUS_OF_RESULT = {"completed": "completed", "diverged": "diverged", "stopped": "cancelled"}
 
@@ -180,10 +181,12 @@ def _train(
     own_epochs = (
         resume.epoch if resume is not None and resume.extra.get("trial_id") == trial.id else 0
     )
-    if trial.attempts > 1:  # a first attempt has no epochs to discard
+    keeper = CheckpointKeeper()
+    if trial.attempts > 1:  # a first attempt has no epochs to discard nor checkpoints
         storage.discard_epochs_after(trial.id, context.worker_id, own_epochs)
-    checkpoints_kept = [0 if trial.attempts == 1 else KEEP_BEST_PER_TRIAL + 1]
-    finished: list[str] = []
+        keeper.kept = [KeptCheckpoint(c.id, c.epoch, c.path, c.val_accuracy)
+                       for c in storage.list_checkpoints(trial.id)]  # fmt: skip
+    sink = _EpochSink(context, trial.id, config.epochs, watch, keeper)
     target = CheckpointTarget(
         storage=context.checkpoints,
         key_dir=f"search_{trial.search_id:06d}",
@@ -191,49 +194,66 @@ def _train(
         trial=trial.id,
         extra={"search_id": trial.search_id, "stage": trial.stage, "trial_id": trial.id},
     )
-
-    def on_epoch(record: dict[str, Any], path: str | None) -> None:
-        if watch.lost.is_set():
-            raise _LostOwnershipError()
-        metrics = {key: record.get(key) for key in EPOCH_SUMMARY_KEYS}
-        metrics["stats"] = {k: v for k, v in record.items() if k not in EPOCH_SUMMARY_KEYS}
-        last = record["epoch"] >= config.epochs  # the trainer ends after this epoch
-        commit = storage.commit_epoch(trial.id, context.worker_id, record["epoch"], metrics,
-                                      path, "completed" if last else None)  # fmt: skip
-        if commit.cancel_requested:
-            watch.cancel.set()  # a cancel stops the trial before its next epoch
-        if last:
-            finished.append(commit.status)
-        if path is not None:
-            checkpoints_kept[0] += 1
-            if checkpoints_kept[0] > KEEP_BEST_PER_TRIAL + 1:
-                checkpoints_kept[0] = _prune_after_commit(context, trial.id, last)
-
     try:
         _, result = run_training(
-            config, prepared, target=target, on_epoch=on_epoch,
+            config, prepared, target=target, on_epoch=sink.on_epoch,
             should_stop=watch.should_stop, resume=resume,
         )  # fmt: skip
     except _LostOwnershipError:
         return "failed", "lost ownership of the trial", "infrastructure"
-    if finished:
-        return finished[0]
+    if sink.finished is not None:
+        return sink.finished
     status = _STATUS_OF_RESULT[result.status]
     if status == "cancelled" and not watch.cancel.is_set():
         return "failed", "lost ownership of the trial", "infrastructure"
     return status, None if status == "completed" else result.reason, None
 
 
-def _prune_after_commit(context: WorkerContext, trial_id: int, finished: bool) -> int:
-    """`_prune`; once the trial is finished a pruning error is only reported."""
-    try:
-        return _prune(context, trial_id)
-    except Exception as error:
-        if not finished:
-            raise
-        print(f"hpsearch worker: pruning checkpoints of trial {trial_id} failed: {error}",
-              file=sys.stderr, flush=True)  # fmt: skip
-        return KEEP_BEST_PER_TRIAL + 1
+class _EpochSink:
+    """Commits each epoch of a trial (with its checkpoint, and the finish after the last)."""
+
+    def __init__(
+        self,
+        context: WorkerContext,
+        trial_id: int,
+        epochs: int,
+        watch: TrialWatch,
+        keeper: CheckpointKeeper,
+    ) -> None:
+        self.context, self.trial_id, self.epochs = context, trial_id, epochs
+        self.watch, self.keeper = watch, keeper
+        self.finished: str | None = None  # the trial's status once the last epoch finished it
+
+    def on_epoch(self, record: dict[str, Any], path: str | None) -> None:
+        """The checkpoint file at `path` is written; commit the epoch, drop surplus checkpoints."""
+        if self.watch.lost.is_set():
+            raise _LostOwnershipError()
+        metrics = {key: record.get(key) for key in EPOCH_SUMMARY_KEYS}
+        metrics["stats"] = {k: v for k, v in record.items() if k not in EPOCH_SUMMARY_KEYS}
+        last = record["epoch"] >= self.epochs  # the trainer ends after this epoch
+        accuracy = record.get("val_accuracy")
+        dropped = self.keeper.surplus_with_new(accuracy) if path is not None else []
+        commit = self.context.storage.commit_epoch(
+            self.trial_id, self.context.worker_id, record["epoch"], metrics, path,
+            "completed" if last else None, drop_checkpoint_ids=[c.id for c in dropped],
+        )  # fmt: skip
+        if commit.cancel_requested:
+            self.watch.cancel.set()  # a cancel stops the trial before its next epoch
+        if last:
+            self.finished = commit.status
+        if path is not None and commit.checkpoint_id is not None:
+            new = KeptCheckpoint(commit.checkpoint_id, record["epoch"], path, accuracy)
+            self.keeper.replace(dropped, new)
+            for checkpoint in dropped:
+                self._delete_file(checkpoint.path)
+
+    def _delete_file(self, path: str) -> None:
+        """A pruned checkpoint's file (its row is gone): a failure is only reported."""
+        try:
+            self.context.checkpoints.delete(path)
+        except Exception as error:
+            print(f"hpsearch worker: cannot delete pruned checkpoint {path}: {error}",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
 
 class _LostOwnershipError(Exception):
@@ -250,18 +270,3 @@ def _resume_point(context: WorkerContext, trial: TrialRecord) -> Checkpoint | No
         if record is not None:
             return context.checkpoints.load(record.path)
     return None
-
-
-def _prune(context: WorkerContext, trial_id: int) -> int:
-    """Keep the trial's best KEEP_BEST_PER_TRIAL checkpoints and its last one; how many kept."""
-    records = context.storage.list_checkpoints(trial_id)
-    if len(records) <= KEEP_BEST_PER_TRIAL + 1:
-        return len(records)
-    last = max(records, key=lambda record: record.epoch)
-    ranked = sorted(records, key=lambda record: -(record.val_accuracy or 0.0))
-    keep = {record.id for record in ranked[:KEEP_BEST_PER_TRIAL]} | {last.id}
-    doomed = [record for record in records if record.id not in keep]
-    context.storage.delete_checkpoint_rows([record.id for record in doomed])
-    for record in doomed:
-        context.checkpoints.delete(record.path)
-    return len(records) - len(doomed)

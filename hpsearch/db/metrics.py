@@ -98,6 +98,7 @@ class MetricStore(StoreBase):
         finish: str | None = None,
         error: str | None = None,
         failure_kind: str | None = None,
+        drop_checkpoint_ids: Sequence[int] = (),
     ) -> EpochCommit:
         """`record_epoch` + `record_checkpoint` (+ `finish_trial`) in one transaction.
 
@@ -105,7 +106,9 @@ class MetricStore(StoreBase):
         row (epoch, path, the epoch's val_accuracy) is stored with the epoch.
         With `finish` (completed | diverged | failed | cancelled), the trial's
         attempt also ends as `finish_trial` would end it (a failed attempt with
-        retries left is requeued). Duplicates with the same values are no-ops;
+        retries left is requeued). `drop_checkpoint_ids`: checkpoint rows of
+        this trial to delete in the same transaction (pruned; their files go
+        after the commit). Duplicates with the same values are no-ops;
         ConflictError when the trial does not run under `worker_id`.
         """
         check_non_negative(epoch, "epoch")
@@ -128,6 +131,13 @@ class MetricStore(StoreBase):
                        "val_accuracy": values["val_accuracy"], "created_at": now}  # fmt: skip
                 statement = upsert_checkpoint(connection.dialect.name)
                 checkpoint_id = int(connection.execute(statement, row).scalar_one())
+            if drop_checkpoint_ids:
+                connection.execute(
+                    delete(CheckpointRow).where(
+                        CheckpointRow.trial_id == trial_id,
+                        CheckpointRow.id.in_(list(drop_checkpoint_ids)),
+                    )
+                )
             status = state.status
             if finish == "failed":
                 failed = finish_values(state, finish, error, kind)

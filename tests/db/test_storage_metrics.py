@@ -254,3 +254,16 @@ def test_commit_epoch_reports_cancel_requests_and_refuses_strangers(storage: Sto
         storage.commit_epoch(other, "w", 1, METRICS, checkpoint_path="")
     with pytest.raises(ValueError, match="epoch"):
         storage.commit_epoch(other, "w", -1, METRICS)
+
+
+def test_commit_epoch_drops_pruned_checkpoint_rows_of_its_trial_only(storage: Storage) -> None:
+    trial_id = _running_trial(storage)
+    other = _running_trial(storage)
+    first = storage.commit_epoch(trial_id, "w", 1, METRICS, "s/e1.npz").checkpoint_id
+    foreign = storage.commit_epoch(other, "w", 1, METRICS, "s/o1.npz").checkpoint_id
+    assert first is not None and foreign is not None
+    storage.commit_epoch(
+        trial_id, "w", 2, METRICS, "s/e2.npz", drop_checkpoint_ids=[first, foreign]
+    )
+    assert [c.path for c in storage.list_checkpoints(trial_id)] == ["s/e2.npz"]
+    assert [c.path for c in storage.list_checkpoints(other)] == ["s/o1.npz"]
