@@ -146,7 +146,7 @@ class Cluster:
 
 TIMED_STORAGE_CALLS = ("claim_trial", "worker_heartbeat", "commit_epoch", "record_epoch",
                        "record_checkpoint", "list_checkpoints", "finish_trial", "queued_trial_ids",
-                       "get_trial", "get_search", "search_state", "list_stages",
+                       "get_trial", "get_search", "search_snapshot", "search_state", "list_stages",
                        "insert_new_trials")  # fmt: skip
 
 
