@@ -16,13 +16,13 @@ chunks, and sums the penalty of the updated weights while they are in cache.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hpsearch.nn import optim
 from hpsearch.nn.losses import LOSSES
+from hpsearch.nn.regularization import check_strength
 
 if TYPE_CHECKING:
     from hpsearch.nn.model import MLP
@@ -138,7 +138,7 @@ def penalized_update(
     """
     size = _check_flat(w, dw, regularized)
     regularized = size if regularized is None else regularized
-    l1, l2 = _strength("l1", l1), _strength("l2", l2)
+    l1, l2 = check_strength("l1", l1), check_strength("l2", l2)
     if rule not in optim.RULE_SETUPS:
         raise ValueError(f"rule must be one of {sorted(optim.RULE_SETUPS)}, got {rule!r}")
     kernel, states, scalars = optim.RULE_SETUPS[rule](w, config)
@@ -174,16 +174,6 @@ def _check_flat(w: np.ndarray, dw: np.ndarray, regularized: int | None) -> int:
     ):
         raise ValueError(f"regularized must be an integer in [0, {w.size}], got {regularized!r}")
     return w.size
-
-
-def _strength(name: str, value: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not (math.isfinite(number) and number >= 0.0):
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return number
 
 
 def _penalized_gradient(

@@ -167,10 +167,13 @@ def sgd_momentum(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndar
     return w, config
 
 
-def _momentum_setup(w: np.ndarray, config: Config) -> Setup:
+def _velocity_setup(w: np.ndarray, config: Config) -> tuple[States, Scalars]:
     velocity = _state(config, "velocity", w)
-    scalars = (_hyper(config, "learning_rate"), _hyper(config, "momentum"))
-    return _momentum_kernel, (velocity,), scalars
+    return (velocity,), (_hyper(config, "learning_rate"), _hyper(config, "momentum"))
+
+
+def _momentum_setup(w: np.ndarray, config: Config) -> Setup:
+    return (_momentum_kernel, *_velocity_setup(w, config))
 
 
 def _momentum_kernel(
@@ -199,9 +202,7 @@ def nesterov(w: np.ndarray, dw: np.ndarray, config: Config) -> tuple[np.ndarray,
 
 
 def _nesterov_setup(w: np.ndarray, config: Config) -> Setup:
-    velocity = _state(config, "velocity", w)
-    scalars = (_hyper(config, "learning_rate"), _hyper(config, "momentum"))
-    return _nesterov_kernel, (velocity,), scalars
+    return (_nesterov_kernel, *_velocity_setup(w, config))
 
 
 def _nesterov_kernel(

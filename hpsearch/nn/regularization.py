@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "check_strength",
     "elastic_net_penalty",
     "elastic_net_value",
     "is_regularized",
@@ -33,7 +34,8 @@ __all__ = [
 ]
 
 
-def _strength(name: str, value: float) -> float:
+def check_strength(name: str, value: float) -> float:
+    """`value` as a float, refusing non-numbers, NaN, inf and negatives (ValueError naming it)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -74,7 +76,7 @@ def l2_penalty(
     shaped like w that receives ``+= strength * w`` and is returned as dw.
     Returns: (loss, dw) with dw shaped like w.
     """
-    strength = _strength("strength", strength)
+    strength = check_strength("strength", strength)
     _check_weights(w, accumulate_into)
     if strength == 0.0:
         return 0.0, np.zeros_like(w) if accumulate_into is None else accumulate_into
@@ -93,7 +95,7 @@ def l1_penalty(
 
     Inputs and returns as `l2_penalty`; the subgradient is 0 where w is 0.
     """
-    strength = _strength("strength", strength)
+    strength = check_strength("strength", strength)
     _check_weights(w, accumulate_into)
     if strength == 0.0:
         return 0.0, np.zeros_like(w) if accumulate_into is None else accumulate_into
@@ -113,7 +115,7 @@ def elastic_net_penalty(
 
     Inputs and returns as `l2_penalty`.
     """
-    l1, l2 = _strength("l1", l1), _strength("l2", l2)
+    l1, l2 = check_strength("l1", l1), check_strength("l2", l2)
     _check_weights(w, accumulate_into)
     loss_l1, gradient = l1_penalty(w, l1, accumulate_into)
     loss_l2, gradient = l2_penalty(w, l2, gradient)
@@ -125,7 +127,7 @@ def elastic_net_value(w: np.ndarray, l1: float, l2: float) -> float:
 
     No gradient and no temporary the size of w (|w| is summed in chunks).
     """
-    l1, l2 = _strength("l1", l1), _strength("l2", l2)
+    l1, l2 = check_strength("l1", l1), check_strength("l2", l2)
     _check_weights(w, None)
     flat = w.reshape(-1)
     loss = 0.0
@@ -167,7 +169,7 @@ def weight_penalty(
     Returns: (loss, grads) where, without `grads`, the dict holds new penalty
     gradients for the regularized names only. With l1 = l2 = 0 nothing is computed.
     """
-    l1, l2 = _strength("l1", l1), _strength("l2", l2)
+    l1, l2 = check_strength("l1", l1), check_strength("l2", l2)
     penalty_grads: dict[str, np.ndarray] = {} if grads is None else grads
     if l1 == 0.0 and l2 == 0.0:
         return 0.0, penalty_grads
