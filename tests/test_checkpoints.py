@@ -333,7 +333,7 @@ def test_pickled_object_array_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "pickled.npz"
     members = dict(_format._pack(make_checkpoint()))
     members["param/evil"] = np.array([{"a": 1}], dtype=object)
-    np.savez(path, allow_pickle=True, **members)
+    np.savez(path, **members)  # savez pickles object arrays by default
     _assert_refused(path, "pickle")
 
 
