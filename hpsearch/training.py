@@ -26,10 +26,10 @@ from hpsearch.data import PreparedData, prepare_data_cached
 from hpsearch.data.preprocess import Preprocessor
 from hpsearch.errors import CheckpointError
 from hpsearch.nn.model import MLP, MLPConfig
+from hpsearch.nn.train_stats import SCALAR_METRICS
 from hpsearch.nn.trainer import TrainerConfig, TrainResult, TrainState, train
 
 __all__ = [
-    "EPOCH_SUMMARY_KEYS",
     "CheckpointTarget",
     "LoadedModel",
     "build_model",
@@ -40,15 +40,6 @@ __all__ = [
     "state_from_checkpoint",
     "trainer_config",
 ]
-
-EPOCH_SUMMARY_KEYS = (
-    "train_loss",
-    "val_loss",
-    "train_accuracy",
-    "val_accuracy",
-    "ema_val_accuracy",
-    "learning_rate",
-)
 
 EpochCallback = Callable[[dict[str, Any], str | None], None]
 
@@ -146,7 +137,7 @@ def _save(
         config=config.model_dump(mode="json"),
         history=state.history,
         epoch=state.epoch,
-        metrics={key: record.get(key) for key in EPOCH_SUMMARY_KEYS},
+        metrics={key: record.get(key) for key in SCALAR_METRICS},
         schedule_state={**state.schedule, "initial_loss": state.initial_loss},
         extra={
             **(target.extra or {}),

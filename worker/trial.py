@@ -32,7 +32,8 @@ from hpsearch.checkpoints import Checkpoint
 from hpsearch.config import TrainConfig
 from hpsearch.db.records import TrialRecord
 from hpsearch.master import advance
-from hpsearch.training import EPOCH_SUMMARY_KEYS, CheckpointTarget, prepare, run_training
+from hpsearch.nn.train_stats import SCALAR_METRICS
+from hpsearch.training import CheckpointTarget, prepare, run_training
 from worker.beat import TrialWatch, WorkerBeat
 from worker.context import WorkerContext, get_context
 from worker.keep import KEEP_BEST_PER_TRIAL, CheckpointKeeper, KeptCheckpoint
@@ -228,8 +229,8 @@ class _EpochSink:
         """The checkpoint file at `path` is written; commit the epoch, drop surplus checkpoints."""
         if self.watch.lost.is_set():
             raise _LostOwnershipError()
-        metrics = {key: record.get(key) for key in EPOCH_SUMMARY_KEYS}
-        metrics["stats"] = {k: v for k, v in record.items() if k not in EPOCH_SUMMARY_KEYS}
+        metrics = {key: record.get(key) for key in SCALAR_METRICS}
+        metrics["stats"] = {k: v for k, v in record.items() if k not in SCALAR_METRICS}
         last = record["epoch"] >= self.epochs  # the trainer ends after this epoch
         accuracy = record.get("val_accuracy")
         dropped = self.keeper.surplus_with_new(accuracy) if path is not None else []

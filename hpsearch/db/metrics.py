@@ -29,18 +29,9 @@ from hpsearch.db.records import (
 from hpsearch.db.statements import PROGRESS, PROGRESS_AND_END, insert_epoch, upsert_checkpoint
 from hpsearch.db.trials import default_failure_kind, ended_values, finish_values
 from hpsearch.errors import ConflictError, NotFoundError
+from hpsearch.nn.train_stats import SCALAR_METRICS as EPOCH_METRICS  # anything else: "stats"
 
 __all__ = ["EPOCH_METRICS", "MetricStore"]
-
-# The scalar metrics of an epoch; anything else goes under "stats" (JSON).
-EPOCH_METRICS = (
-    "train_loss",
-    "val_loss",
-    "train_accuracy",
-    "val_accuracy",
-    "ema_val_accuracy",
-    "learning_rate",
-)
 
 
 def _epoch_values(trial_id: int, epoch: int, metrics: Mapping[str, Any]) -> dict[str, Any]:

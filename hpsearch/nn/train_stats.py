@@ -28,11 +28,21 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVATION_ROWS",
     "HISTOGRAM_SAMPLE",
+    "SCALAR_METRICS",
     "decimate",
     "epoch_statistics",
     "sampled_histogram",
 ]
 
+# The scalar metrics of every epoch record; the rest of a record is statistics.
+SCALAR_METRICS = (
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "ema_val_accuracy",
+    "learning_rate",
+)
 HISTOGRAM_SAMPLE = 65_536
 ACTIVATION_ROWS = 1024
 _RELU_FAMILY = ("relu", "leaky_relu", "prelu")
