@@ -2,11 +2,20 @@
 
 For 3072-512-512-10 (batch 256) and 64-100-10 (batch 64), float32 random data,
 BLAS pinned to one thread (threadpoolctl for numpy, torch.set_num_threads(1)):
-samples/s of one full `hpsearch.nn.trainer.train` epoch (shuffle, batch
-gather, forward, softmax loss, backward, L2 on the weights, SGD-momentum
-update; plus the trainer's once-per-epoch statistics on a tiny validation
-set) and of the same loop in PyTorch (nn.Sequential of Linear/ReLU,
-CrossEntropyLoss, torch.optim.SGD with momentum and weight_decay = l2).
+samples/s of one `hpsearch.nn.trainer.train` call of one epoch (input
+validation, shuffle, batch gather, forward, softmax loss, backward, L2 on the
+weights, SGD-momentum update, the per-iteration loss and divergence check, the
+end-of-epoch validation loss and accuracy on VALIDATION examples, and the
+trainer's other once-per-epoch statistics) and of the same loop in PyTorch
+(nn.Sequential of Linear/ReLU, CrossEntropyLoss, torch.optim.SGD with momentum
+and weight_decay = l2, loss.item() every iteration, validation loss and
+accuracy under no_grad at the end of the epoch). The PyTorch loop computes no
+histograms, update ratios or training-accuracy subsample; the trainer does.
+
+Epoch sizes: the big net is CIFAR-10-shaped, so its epoch is the notes'
+CIFAR-10 training split (49,000 examples, 1,000 for validation); the small
+one trains 800 batches of 64. The trainer's once-per-call and once-per-epoch
+work is amortized over such an epoch as in a real run.
 REPEATS interleaved repeats (hpsearch, then torch, then hpsearch...): median
 samples/s of each, the median of the per-repeat ratios (each pair ran back to
 back, so it shares the machine's load), their range, the ratio of the best
@@ -34,7 +43,8 @@ try:
 except ImportError:  # the torch column is skipped
     torch = None
 
-CASES = (((3072, 512, 512, 10), 256, 40), ((64, 100, 10), 64, 800))  # dims, batch, iterations
+CASES = (((3072, 512, 512, 10), 256, 49_000), ((64, 100, 10), 64, 51_200))  # dims, batch, examples
+VALIDATION = 1_000
 L2 = 1e-4
 LEARNING_RATE = 1e-3
 MOMENTUM = 0.9
@@ -70,19 +80,28 @@ def make_data(dims: tuple[int, ...], count: int) -> tuple[np.ndarray, np.ndarray
     return X, y
 
 
-def hpsearch_rate(dims: tuple[int, ...], batch: int, X: np.ndarray, y: np.ndarray) -> float:
+Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # X, y, X_val, y_val
+
+
+def hpsearch_rate(dims: tuple[int, ...], batch: int, data: Data) -> float:
     config = MLPConfig(input_dim=dims[0], output_dim=dims[-1], hidden_sizes=dims[1:-1], l2=L2)
     model = MLP(config, np.random.default_rng(0))
     trainer_config = TrainerConfig(
         epochs=1, batch_size=batch, rule="momentum", learning_rate=LEARNING_RATE,
         momentum=MOMENTUM, train_accuracy_samples=1, seed=0,
     )  # fmt: skip
-    X_val, y_val = X[:batch], y[:batch]
-    elapsed = _timed(lambda: train(model, X, y, X_val, y_val, trainer_config))
-    return len(X) / elapsed
+    result = None
+
+    def run() -> None:
+        nonlocal result
+        result = train(model, *data, trainer_config)
+
+    elapsed = _timed(run)
+    assert result is not None and result.status == "completed", result
+    return len(data[0]) / elapsed
 
 
-def torch_rate(dims: tuple[int, ...], batch: int, X: np.ndarray, y: np.ndarray) -> float:
+def torch_rate(dims: tuple[int, ...], batch: int, data: Data) -> float:
     assert torch is not None
     torch.manual_seed(0)
     modules: list = []
@@ -95,18 +114,27 @@ def torch_rate(dims: tuple[int, ...], batch: int, X: np.ndarray, y: np.ndarray) 
     optimizer = torch.optim.SGD(
         net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=L2
     )
-    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    X_t, y_t, X_val, y_val = map(torch.from_numpy, data)
+    summary: dict[str, float] = {}
 
     def epoch() -> None:
         order = torch.randperm(len(X_t))
+        total = 0.0
         for start in range(0, len(X_t), batch):
             index = order[start : start + batch]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(net(X_t[index]), y_t[index])
             loss.backward()
             optimizer.step()
+            total += loss.item()
+        with torch.no_grad():
+            scores = net(X_val)
+            summary.update(
+                train_loss=total, val_loss=loss_fn(scores, y_val).item(),
+                val_accuracy=(scores.argmax(dim=1) == y_val).float().mean().item(),
+            )  # fmt: skip
 
-    return len(X) / _timed(epoch)
+    return len(X_t) / _timed(epoch)
 
 
 def main() -> None:
@@ -125,20 +153,22 @@ def main() -> None:
             f"{'ratio':>7}{'range':>12}{'best':>6}{'% peak':>8}"
         )
         print(header)
-        for dims, batch, iterations in CASES:
-            print(_case_row(dims, batch, iterations, args.repeats, peak))
+        for dims, batch, examples in CASES:
+            print(_case_row(dims, batch, examples, args.repeats, peak))
 
 
-def _case_row(dims: tuple[int, ...], batch: int, iterations: int, repeats: int, peak: float) -> str:
-    X, y = make_data(dims, batch * iterations)
+def _case_row(dims: tuple[int, ...], batch: int, examples: int, repeats: int, peak: float) -> str:
+    X, y = make_data(dims, examples + VALIDATION)
+    data = (X[:examples], y[:examples], X[examples:], y[examples:])
+    warm_up = (X[: batch * 2], y[: batch * 2], X[examples:], y[examples:])
     ours, theirs = [], []
-    hpsearch_rate(dims, batch, X[: batch * 2], y[: batch * 2])  # warm-up
+    hpsearch_rate(dims, batch, warm_up)
     if torch is not None:
-        torch_rate(dims, batch, X[: batch * 2], y[: batch * 2])
+        torch_rate(dims, batch, warm_up)
     for _ in range(repeats):
-        ours.append(hpsearch_rate(dims, batch, X, y))
+        ours.append(hpsearch_rate(dims, batch, data))
         if torch is not None:
-            theirs.append(torch_rate(dims, batch, X, y))
+            theirs.append(torch_rate(dims, batch, data))
     rate = statistics.median(ours)
     share = 100 * rate * flops_per_sample(dims) / (peak * 1e9)
     name = "-".join(map(str, dims))

@@ -8,7 +8,8 @@ softmax run in place, gradients are written straight into the model's
 `grad_vector` views with `np.matmul(..., out=)`, and the first layer skips
 its input gradient. Nothing is validated here: the trainer validates once.
 
-`penalized_update` runs an update rule of `hpsearch.nn.optim` over the flat
+`penalized_update` (and `PenalizedUpdate`, the same with its arguments bound
+once for the trainer's loop) runs an update rule of `hpsearch.nn.optim` over the flat
 parameter vector with the elastic-net gradient of
 `hpsearch.nn.regularization` added on the fly, in one pass over cache-sized
 chunks, and sums the penalty of the updated weights while they are in cache.
@@ -16,7 +17,7 @@ chunks, and sums the penalty of the updated weights while they are in cache.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from hpsearch.nn.regularization import check_strength
 if TYPE_CHECKING:
     from hpsearch.nn.model import MLP
 
-__all__ = ["UPDATE_CHUNK", "Workspace", "penalized_update", "relu_train_step"]
+__all__ = ["UPDATE_CHUNK", "PenalizedUpdate", "Workspace", "penalized_update", "relu_train_step"]
 
 # Elements per chunk of `penalized_update`: w, dw, the rule's states and two
 # scratch buffers of this size (1.25 MB in float32 with one state) stay in a 2 MB
@@ -136,30 +137,88 @@ def penalized_update(
     ``l1 * sum|w| + 0.5 * l2 * sum(w**2)`` of the UPDATED w[:regularized], i.e.
     the penalty that belongs to the next forward pass.
     """
-    size = _check_flat(w, dw, regularized)
-    regularized = size if regularized is None else regularized
-    l1, l2 = check_strength("l1", l1), check_strength("l2", l2)
-    if rule not in optim.RULE_SETUPS:
-        raise ValueError(f"rule must be one of {sorted(optim.RULE_SETUPS)}, got {rule!r}")
-    kernel, states, scalars = optim.RULE_SETUPS[rule](w, config)
-    chunk = min(UPDATE_CHUNK, max(size, 1))
-    scratch, gradient = np.empty(chunk, w.dtype), np.empty(chunk, w.dtype)
-    penalized = regularized if l1 > 0.0 or l2 > 0.0 else 0
-    penalty = 0.0
-    for begin in range(0, size, chunk):
-        end = min(begin + chunk, size)
-        part, cut = slice(begin, end), min(max(penalized - begin, 0), end - begin)
-        w_part, grad_part, buffer = w[part], dw[part], scratch[: end - begin]
-        if cut > 0:  # the chunk's first `cut` entries get the penalty gradient
+    return PenalizedUpdate(rule, w, dw, config, l1, l2, regularized)()
+
+
+class PenalizedUpdate:
+    """`penalized_update` with its arguments bound once: calling it runs one step.
+
+    The trainer makes one per run: the chunk views of w, dw, the scratch
+    buffers and the rule's state arrays are cut once instead of every
+    iteration (about 0.15 ms per step of a 1.8M-parameter network). The
+    hyperparameters are read from `config` at every call (schedules change
+    them), and the state views are cut again when `config` holds new state
+    arrays (a resumed run).
+    """
+
+    def __init__(
+        self,
+        rule: str,
+        w: np.ndarray,
+        dw: np.ndarray,
+        config: optim.Config,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        regularized: int | None = None,
+    ) -> None:
+        size = _check_flat(w, dw, regularized)
+        self.l1, self.l2 = check_strength("l1", l1), check_strength("l2", l2)
+        if rule not in optim.RULE_SETUPS:
+            raise ValueError(f"rule must be one of {sorted(optim.RULE_SETUPS)}, got {rule!r}")
+        self.setup, self.w, self.config = optim.RULE_SETUPS[rule], w, config
+        regularized = size if regularized is None else regularized
+        penalized = regularized if self.l1 > 0.0 or self.l2 > 0.0 else 0
+        chunk = min(UPDATE_CHUNK, max(size, 1))
+        scratch, gradient = np.empty(chunk, w.dtype), np.empty(chunk, w.dtype)
+        self.parts: list[tuple[slice, _Chunk]] = []
+        for begin in range(0, size, chunk):
+            end = min(begin + chunk, size)
+            cut = min(max(penalized - begin, 0), end - begin)  # penalized entries of the chunk
+            buffer = scratch[: end - begin]
+            grad = gradient[: end - begin] if cut else dw[begin:end]
             head = slice(begin, begin + cut)
-            grad_part = gradient[: end - begin]
-            _penalized_gradient(w[head], dw[head], l1, l2, grad_part[:cut], buffer[:cut])
-            if cut < end - begin:
-                grad_part[cut:] = dw[begin + cut : end]
-        kernel(w_part, grad_part, tuple(state[part] for state in states), buffer, scalars)
-        if cut > 0:
-            penalty += _penalty(w_part[:cut], l1, l2, buffer[:cut])
-    return penalty
+            self.parts.append((slice(begin, end), _Chunk(
+                w[begin:end], grad, buffer, w[head], dw[head], grad[:cut], buffer[:cut],
+                dw[begin + cut : end], grad[cut:],
+            )))  # fmt: skip
+        self.states: tuple[np.ndarray, ...] | None = None  # those state_parts are cut from
+        self.state_parts: list[tuple[np.ndarray, ...]] = []
+
+    def __call__(self) -> float:
+        """One update step; returns the penalty of the updated weights."""
+        kernel, states, scalars = self.setup(self.w, self.config)
+        if self.states is None or any(
+            new is not old for new, old in zip(states, self.states, strict=True)
+        ):
+            self.states = states
+            self.state_parts = [tuple(state[part] for state in states) for part, _ in self.parts]
+        l1, l2, penalty = self.l1, self.l2, 0.0
+        for (_, c), state_part in zip(self.parts, self.state_parts, strict=True):
+            if c.w_head.size:
+                _penalized_gradient(c.w_head, c.dw_head, l1, l2, c.grad_head, c.buffer_head)
+                if c.dw_tail.size:
+                    np.copyto(c.grad_tail, c.dw_tail)
+            kernel(c.w, c.grad, state_part, c.buffer, scalars)
+            if c.w_head.size:
+                penalty += _penalty(c.w_head, l1, l2, c.buffer_head)
+        return penalty
+
+
+class _Chunk(NamedTuple):
+    """Views of one chunk: w, the gradient the rule sees (a scratch copy where
+    the chunk is penalized, else dw itself), a scratch buffer, their penalized
+    heads (empty when none), and dw's unpenalized tail with where it is copied
+    (used only in the chunk that straddles the end of the penalized prefix)."""
+
+    w: np.ndarray
+    grad: np.ndarray
+    buffer: np.ndarray
+    w_head: np.ndarray
+    dw_head: np.ndarray
+    grad_head: np.ndarray
+    buffer_head: np.ndarray
+    dw_tail: np.ndarray
+    grad_tail: np.ndarray
 
 
 def _check_flat(w: np.ndarray, dw: np.ndarray, regularized: int | None) -> int:

@@ -13,7 +13,7 @@ state for the vector; `TrainState.optimizer` splits it per parameter for
 checkpoints.
 
 Hot loop: `MLP.data_step` writes the data-loss gradients, then
-`fused.penalized_update` adds the elastic-net gradient chunk by chunk inside
+`fused.PenalizedUpdate` adds the elastic-net gradient chunk by chunk inside
 the update and returns the penalty of the updated weights. That penalty is the
 one of the parameters the next iteration's forward pass uses, so the
 iteration loss (data loss + penalty, used for the divergence check and the
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from hpsearch.nn import schedules
-from hpsearch.nn.fused import penalized_update
+from hpsearch.nn.fused import PenalizedUpdate
 from hpsearch.nn.model import MLP
 from hpsearch.nn.optim import UPDATE_RULES, make_config
 from hpsearch.nn.regularization import max_norm_project
@@ -159,6 +159,10 @@ class _Run:
             self.ema = model.param_vector.copy()
         if resume is not None:
             self._restore(resume)
+        self.step = PenalizedUpdate(
+            config.rule, model.param_vector, model.grad_vector, self.opt,
+            model.config.l1, model.config.l2, model.num_regularized,
+        )  # fmt: skip
 
     def _restore(self, state: TrainState) -> None:
         model = self.model
@@ -227,10 +231,7 @@ class _Run:
     def update(self) -> None:
         """One penalized update of the flat parameter vector, max-norm, then the EMA."""
         model, config = self.model, self.config
-        self.penalty = penalized_update(
-            config.rule, model.param_vector, model.grad_vector, self.opt,
-            model.config.l1, model.config.l2, model.num_regularized,
-        )  # fmt: skip
+        self.penalty = self.step()
         max_norm = model.config.max_norm
         if max_norm is not None:
             for i in range(1, model.num_layers + 1):

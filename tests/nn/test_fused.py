@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpsearch.nn.fused import penalized_update
+from hpsearch.nn.fused import PenalizedUpdate, penalized_update
 from hpsearch.nn.optim import UPDATE_RULES, make_config
 from hpsearch.nn.regularization import elastic_net_penalty
 
@@ -88,3 +88,19 @@ def test_float32_stays_float32_with_a_penalty(rule: str) -> None:
     states = [value for value in config.values() if isinstance(value, np.ndarray)]
     assert len(states) == {"sgd": 0, "adam": 2}.get(rule, 1)
     assert all(state.dtype == np.float32 for state in states)
+
+
+def test_a_bound_update_follows_new_hyperparameters_and_new_state_arrays() -> None:
+    w, gradients = vectors()
+    reference, config_ref = w.copy(), make_config("momentum", 0.05)
+    config = make_config("momentum", 0.05)
+    step = PenalizedUpdate("momentum", w, gradients[0], config, 0.0, 0.1, REGULARIZED)
+    step()
+    penalized_update("momentum", reference, gradients[0], config_ref, 0.0, 0.1, REGULARIZED)
+    for target in (config, config_ref):  # a schedule step, then a resume's new state array
+        target["learning_rate"] = 0.01
+        target["velocity"] = target["velocity"] * 0.5
+    step()
+    penalized_update("momentum", reference, gradients[0], config_ref, 0.0, 0.1, REGULARIZED)
+    np.testing.assert_array_equal(w, reference)
+    np.testing.assert_array_equal(config["velocity"], config_ref["velocity"])
