@@ -90,14 +90,10 @@ def hpsearch_rate(dims: tuple[int, ...], batch: int, data: Data) -> float:
         epochs=1, batch_size=batch, rule="momentum", learning_rate=LEARNING_RATE,
         momentum=MOMENTUM, train_accuracy_samples=1, seed=0,
     )  # fmt: skip
-    result = None
-
-    def run() -> None:
-        nonlocal result
-        result = train(model, *data, trainer_config)
-
-    elapsed = _timed(run)
-    assert result is not None and result.status == "completed", result
+    start = time.perf_counter()
+    result = train(model, *data, trainer_config)
+    elapsed = time.perf_counter() - start
+    assert result.status == "completed", result.reason
     return len(data[0]) / elapsed
 
 
@@ -115,12 +111,12 @@ def torch_rate(dims: tuple[int, ...], batch: int, data: Data) -> float:
         net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=L2
     )
     X_t, y_t, X_val, y_val = map(torch.from_numpy, data)
-    summary: dict[str, float] = {}
 
-    def epoch() -> None:
+    def epoch() -> tuple[float, float, float]:
+        """Mean training loss, validation loss and accuracy (like the trainer's record)."""
         order = torch.randperm(len(X_t))
-        total = 0.0
-        for start in range(0, len(X_t), batch):
+        total, starts = 0.0, range(0, len(X_t), batch)
+        for start in starts:
             index = order[start : start + batch]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(net(X_t[index]), y_t[index])
@@ -129,10 +125,8 @@ def torch_rate(dims: tuple[int, ...], batch: int, data: Data) -> float:
             total += loss.item()
         with torch.no_grad():
             scores = net(X_val)
-            summary.update(
-                train_loss=total, val_loss=loss_fn(scores, y_val).item(),
-                val_accuracy=(scores.argmax(dim=1) == y_val).float().mean().item(),
-            )  # fmt: skip
+            accuracy = (scores.argmax(dim=1) == y_val).float().mean().item()
+            return total / len(starts), loss_fn(scores, y_val).item(), accuracy
 
     return len(X_t) / _timed(epoch)
 

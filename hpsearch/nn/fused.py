@@ -8,8 +8,7 @@ softmax run in place, gradients are written straight into the model's
 `grad_vector` views with `np.matmul(..., out=)`, and the first layer skips
 its input gradient. Nothing is validated here: the trainer validates once.
 
-`penalized_update` (and `PenalizedUpdate`, the same with its arguments bound
-once for the trainer's loop) runs an update rule of `hpsearch.nn.optim` over the flat
+`PenalizedUpdate` runs an update rule of `hpsearch.nn.optim` over the flat
 parameter vector with the elastic-net gradient of
 `hpsearch.nn.regularization` added on the fly, in one pass over cache-sized
 chunks, and sums the penalty of the updated weights while they are in cache.
@@ -28,9 +27,9 @@ from hpsearch.nn.regularization import check_strength
 if TYPE_CHECKING:
     from hpsearch.nn.model import MLP
 
-__all__ = ["UPDATE_CHUNK", "PenalizedUpdate", "Workspace", "penalized_update", "relu_train_step"]
+__all__ = ["UPDATE_CHUNK", "PenalizedUpdate", "Workspace", "relu_train_step"]
 
-# Elements per chunk of `penalized_update`: w, dw, the rule's states and two
+# Elements per chunk of `PenalizedUpdate`: w, dw, the rule's states and two
 # scratch buffers of this size (1.25 MB in float32 with one state) stay in a 2 MB
 # L2 cache; inside the training loop 65536 measured faster than 32768 or 131072.
 UPDATE_CHUNK = 65_536
@@ -117,38 +116,25 @@ def _softmax_inplace(
     return loss
 
 
-def penalized_update(
-    rule: str,
-    w: np.ndarray,
-    dw: np.ndarray,
-    config: optim.Config,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    regularized: int | None = None,
-) -> float:
-    """One `optim.UPDATE_RULES[rule]` step of the flat vector w with the penalty gradient added.
+class PenalizedUpdate:
+    """One `optim.UPDATE_RULES[rule]` step of the flat vector w with the penalty
+    gradient added, per call; the arguments are bound once.
 
     Inputs: w, dw: 1-D contiguous arrays of one float dtype (the model's
     `param_vector` and `grad_vector`); config: the rule's config for w; l1, l2 >= 0;
     regularized: the length of the penalized prefix of w (default all of it).
-    The rule sees ``dw + l1 * sign(w) + l2 * w`` on w[:regularized] and dw
-    elsewhere, exactly as after `regularization.elastic_net_penalty(w, l1, l2,
-    accumulate_into=dw)`, but dw is not modified. Returns the elastic-net penalty
+    Each call updates w in place: the rule sees ``dw + l1 * sign(w) + l2 * w`` on
+    w[:regularized] and dw elsewhere, exactly as after
+    `regularization.elastic_net_penalty(w, l1, l2, accumulate_into=dw)`, but dw
+    is not modified. It returns the elastic-net penalty
     ``l1 * sum|w| + 0.5 * l2 * sum(w**2)`` of the UPDATED w[:regularized], i.e.
     the penalty that belongs to the next forward pass.
-    """
-    return PenalizedUpdate(rule, w, dw, config, l1, l2, regularized)()
 
-
-class PenalizedUpdate:
-    """`penalized_update` with its arguments bound once: calling it runs one step.
-
-    The trainer makes one per run: the chunk views of w, dw, the scratch
-    buffers and the rule's state arrays are cut once instead of every
-    iteration (about 0.15 ms per step of a 1.8M-parameter network). The
-    hyperparameters are read from `config` at every call (schedules change
-    them), and the state views are cut again when `config` holds new state
-    arrays (a resumed run).
+    The trainer makes one per run, so the chunk views of w, dw, the scratch
+    buffers and the rule's state arrays are cut once, not every iteration
+    (about 0.15 ms per step of a 1.8M-parameter network). The hyperparameters
+    are read from `config` at every call (schedules change them), and the
+    state views are cut again when `config` holds new state arrays (a resume).
     """
 
     def __init__(
@@ -170,17 +156,17 @@ class PenalizedUpdate:
         penalized = regularized if self.l1 > 0.0 or self.l2 > 0.0 else 0
         chunk = min(UPDATE_CHUNK, max(size, 1))
         scratch, gradient = np.empty(chunk, w.dtype), np.empty(chunk, w.dtype)
-        self.parts: list[tuple[slice, _Chunk]] = []
+        self.chunks: list[_Chunk] = []
         for begin in range(0, size, chunk):
             end = min(begin + chunk, size)
             cut = min(max(penalized - begin, 0), end - begin)  # penalized entries of the chunk
             buffer = scratch[: end - begin]
             grad = gradient[: end - begin] if cut else dw[begin:end]
             head = slice(begin, begin + cut)
-            self.parts.append((slice(begin, end), _Chunk(
-                w[begin:end], grad, buffer, w[head], dw[head], grad[:cut], buffer[:cut],
-                dw[begin + cut : end], grad[cut:],
-            )))  # fmt: skip
+            self.chunks.append(_Chunk(
+                slice(begin, end), w[begin:end], grad, buffer, w[head], dw[head],
+                grad[:cut], buffer[:cut], dw[begin + cut : end], grad[cut:],
+            ))  # fmt: skip
         self.states: tuple[np.ndarray, ...] | None = None  # those state_parts are cut from
         self.state_parts: list[tuple[np.ndarray, ...]] = []
 
@@ -191,9 +177,9 @@ class PenalizedUpdate:
             new is not old for new, old in zip(states, self.states, strict=True)
         ):
             self.states = states
-            self.state_parts = [tuple(state[part] for state in states) for part, _ in self.parts]
+            self.state_parts = [tuple(state[c.part] for state in states) for c in self.chunks]
         l1, l2, penalty = self.l1, self.l2, 0.0
-        for (_, c), state_part in zip(self.parts, self.state_parts, strict=True):
+        for c, state_part in zip(self.chunks, self.state_parts, strict=True):
             if c.w_head.size:
                 _penalized_gradient(c.w_head, c.dw_head, l1, l2, c.grad_head, c.buffer_head)
                 if c.dw_tail.size:
@@ -205,11 +191,13 @@ class PenalizedUpdate:
 
 
 class _Chunk(NamedTuple):
-    """Views of one chunk: w, the gradient the rule sees (a scratch copy where
-    the chunk is penalized, else dw itself), a scratch buffer, their penalized
-    heads (empty when none), and dw's unpenalized tail with where it is copied
-    (used only in the chunk that straddles the end of the penalized prefix)."""
+    """One chunk (`part` of the vector) as views: w, the gradient the rule
+    sees (a scratch copy where the chunk is penalized, else dw itself), a
+    scratch buffer, their penalized heads (empty when none), and dw's
+    unpenalized tail with where it is copied (used only in the chunk that
+    straddles the end of the penalized prefix)."""
 
+    part: slice
     w: np.ndarray
     grad: np.ndarray
     buffer: np.ndarray

@@ -331,7 +331,7 @@ class MLP:
         """Hot path: data loss only, its gradients written into `grad_vector`.
 
         The trainer adds the penalty gradient inside the update
-        (`hpsearch.nn.fused.penalized_update`). X, y must already be validated.
+        (`hpsearch.nn.fused.PenalizedUpdate`). X, y must already be validated.
         """
         if self.config.keep_prob < 1.0 and not isinstance(rng, np.random.Generator):
             raise ValueError("rng must be a numpy.random.Generator when keep_prob < 1 (dropout)")

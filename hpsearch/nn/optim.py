@@ -324,7 +324,7 @@ def _adam_kernel(
 
 
 # What each rule runs, for code that applies the kernel chunk by chunk itself
-# (`hpsearch.nn.fused.penalized_update`): setup(w, config) -> (kernel, states,
+# (`hpsearch.nn.fused.PenalizedUpdate`): setup(w, config) -> (kernel, states,
 # scalars), creating missing states and (Adam) counting the step, as the rule does;
 # then ``kernel(w_part, dw_part, states_parts, scratch_part, scalars)`` updates a part.
 RULE_SETUPS: dict[str, Callable[[np.ndarray, Config], Setup]] = {
