@@ -8,9 +8,9 @@ memory estimate: float32 parameters, gradients and two optimizer buffers take
 searched range, the largest choice.
 
 The input size comes from the data: 2 (spiral), `num_features` (blobs), 64
-(digits), 3072 (CIFAR-10), the header of an uploaded `.npz`'s `X`/`X_train`,
+(digits), 40 (MNIST-1D), 3072 (CIFAR-10), the header of an uploaded `.npz`'s `X`/`X_train`,
 the header row of a CSV; PCA caps it. The output size is the class count of
-generated data, 10 for digits and CIFAR-10, `y`'s second axis for multi-output
+generated data, 10 for digits, MNIST-1D and CIFAR-10, `y`'s second axis for multi-output
 `.npz` targets, else at most `CSV_OUTPUT_GUESS`.
 """
 
@@ -38,8 +38,8 @@ __all__ = [
 ]
 
 CSV_OUTPUT_GUESS = 100
-_FIXED_INPUT = {"spiral": 2, "digits": 64, "cifar10": 3072}
-_FIXED_OUTPUT = {"digits": 10, "cifar10": 10}
+_FIXED_INPUT = {"spiral": 2, "digits": 64, "mnist1d": 40, "cifar10": 3072}
+_FIXED_OUTPUT = {"digits": 10, "mnist1d": 10, "cifar10": 10}
 
 
 def upper_bound(spec: SearchSpec, name: str, base_value: float) -> float:

@@ -36,7 +36,7 @@ __all__ = [
     "with_overrides",
 ]
 
-DataSource = Literal["spiral", "blobs", "digits", "npz", "csv", "cifar10"]
+DataSource = Literal["spiral", "blobs", "digits", "mnist1d", "npz", "csv", "cifar10"]
 Activation = Literal["relu", "leaky_relu", "prelu", "tanh", "sigmoid", "maxout"]
 InitName = Literal["small", "calibrated", "glorot", "he", "sparse"]
 LossName = Literal[
@@ -65,7 +65,8 @@ class DataConfig(StrictModel):
     `path` is relative to the data root (`HPSEARCH_DATA_ROOT`) and required for
     `npz`, `csv` and `cifar10`; `label_column` is required for `csv`. The
     built-in generators (`spiral`, `blobs`) use `num_classes`,
-    `points_per_class` and `num_features` (blobs only).
+    `points_per_class` and `num_features` (blobs only). `mnist1d` and
+    `cifar10` bring their own test split and ignore `test_fraction`.
     """
 
     source: DataSource = "digits"

@@ -1,6 +1,6 @@
 """Data sets and the preprocessing fitted on their training split.
 
-- `load_dataset(config, data_root)`: spiral, blobs, digits, `.npz`, CSV or
+- `load_dataset(config, data_root)`: spiral, blobs, digits, MNIST-1D, `.npz`, CSV or
   CIFAR-10 (binary or python batches), split into train / val (/ test).
 - `resolve_data_path(data_root, user_path)`: user paths stay inside the root.
 - `fit_preprocessor(config, X_train, image_shape)` -> `Preprocessor`: mean

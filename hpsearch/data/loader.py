@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hpsearch.config import DataConfig
-from hpsearch.data.builtin import load_blobs, load_digits, load_spiral
+from hpsearch.data.builtin import load_blobs, load_digits, load_mnist1d, load_spiral
 from hpsearch.data.cifar import load_cifar10
 from hpsearch.data.datasets import Dataset
 from hpsearch.data.files import load_csv, load_npz
@@ -18,7 +18,7 @@ __all__ = ["load_dataset"]
 def load_dataset(config: DataConfig, data_root: Path) -> Dataset:
     """The data set `config` describes, split into train / val (/ test).
 
-    Built-in sources (`spiral`, `blobs`, `digits`) ignore `data_root`; file
+    Built-in sources (`spiral`, `blobs`, `digits`, `mnist1d`) ignore `data_root`; file
     sources read `config.path` inside it (see `resolve_data_path`).
     Raises `DataError` for any missing, malformed or out-of-root input.
     """
@@ -28,6 +28,8 @@ def load_dataset(config: DataConfig, data_root: Path) -> Dataset:
         return load_blobs(config)
     if config.source == "digits":
         return load_digits(config)
+    if config.source == "mnist1d":
+        return load_mnist1d(config)
     if not config.path:
         raise DataError(f"data.path is required for source {config.source!r}")
     if config.source == "cifar10":
