@@ -152,7 +152,7 @@ class MetricStore(StoreBase):
         NotFoundError / ConflictError when it does not exist / is not owned.
         """
         params = {"trial": trial_id, "owner": worker_id, "epoch": epoch,
-                  "accuracy": values["val_accuracy"], "now": values["created_at"]}  # fmt: skip
+                  "accuracy": values["val_accuracy"]}  # fmt: skip
         if ending:
             params |= {"new_status": ending["status"], "new_error": ending["error"],
                        "new_failure_kind": ending["failure_kind"]}  # fmt: skip

@@ -4,11 +4,12 @@ Building an ORM-entity statement per call costs more than running it on a
 local PostgreSQL; these are plain Core statements on the tables, executed
 with a parameter dict (and cached compiled by SQLAlchemy).
 
-- `CLAIM`: trial, owner (a worker id), now -> the claimed trial's TRIAL_COLUMNS.
-- `PROGRESS` / `PROGRESS_AND_END`: trial, owner, epoch, accuracy, now
+- `CLAIM`: trial, owner (a worker id) -> the claimed trial's TRIAL_COLUMNS.
+- `PROGRESS` / `PROGRESS_AND_END`: trial, owner, epoch, accuracy
   (+ new_status, new_error, new_failure_kind) -> attempts, max_attempts,
   cancel_requested, status of the trial, if it runs under `owner`.
-  (An UPDATE's parameters may not be named like its columns.)
+  (An UPDATE's parameters may not be named like its columns.) Heartbeats and
+  start/end times are the database server's clock (`hpsearch.db.clock`).
 - `insert_epoch(dialect)`, `upsert_checkpoint(dialect)`: one row from the
   parameters (the columns' names) -> its id.
 """
@@ -23,6 +24,7 @@ from sqlalchemy import Float, Integer, Table, and_, bindparam, case, exists, or_
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hpsearch.db.clock import db_now
 from hpsearch.db.models import CheckpointRow, EpochMetricRow, SearchRow, TrialRow
 from hpsearch.db.records import TrialRecord
 
@@ -52,8 +54,8 @@ CLAIM = (
     .values(
         status="running",
         worker_id=bindparam("owner"),
-        started_at=bindparam("now"),
-        heartbeat_at=bindparam("now"),
+        started_at=db_now(),
+        heartbeat_at=db_now(),
         finished_at=None,
         attempts=TRIALS.c.attempts + 1,
     )
@@ -74,12 +76,12 @@ def _progress(end: bool) -> Any:
             else_=TRIALS.c.last_epoch,
         ),
         "best_val_accuracy": case((higher, accuracy), else_=best),
-        "heartbeat_at": bindparam("now"),
+        "heartbeat_at": db_now(),
     }
     if end:
         values |= {
             "status": bindparam("new_status"),
-            "finished_at": bindparam("now"),
+            "finished_at": db_now(),
             "error": bindparam("new_error"),
             "failure_kind": bindparam("new_failure_kind"),
         }

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from hpsearch.db.base import StoreBase
+from hpsearch.db.clock import database_now, db_now
 from hpsearch.db.convert import (
     check_choice,
     check_non_negative,
@@ -174,7 +175,7 @@ class TrialStore(StoreBase):
         itself. A forgotten claim leaves the trial queued, to be run again.
         """
         _check_worker_id(worker_id)
-        params = {"trial": trial_id, "owner": worker_id, "now": utc_now()}
+        params = {"trial": trial_id, "owner": worker_id}
         with self._write_core() as connection:
             self._commit_without_waiting_for_disk(connection)
             row = connection.execute(CLAIM, params).first()
@@ -184,7 +185,7 @@ class TrialStore(StoreBase):
             return TrialRecord(**row._mapping)
 
     def heartbeat(self, trial_id: int, worker_id: str) -> TrialHeartbeat:
-        """Refresh the trial's heartbeat if it still runs under `worker_id`.
+        """Refresh the trial's heartbeat (the database's clock) if it runs under `worker_id`.
 
         A heartbeat lost in a server crash is harmless: its commit does not
         wait for the disk (PostgreSQL).
@@ -196,7 +197,7 @@ class TrialStore(StoreBase):
                 TrialRow.worker_id == worker_id,
                 TrialRow.status == "running",
             )
-            .values(heartbeat_at=utc_now())
+            .values(heartbeat_at=db_now())
             .returning(TrialRow.cancel_requested)
             .execution_options(synchronize_session=False)
         )
@@ -297,13 +298,15 @@ class TrialStore(StoreBase):
     def reap_stale(self, stale_after_s: float, now: datetime | None = None) -> list[TrialRecord]:
         """Requeue (or fail, when out of retries) running trials with a stale heartbeat.
 
-        A silent worker is an `infrastructure` failure. Returns the changed trials.
+        A silent worker is an `infrastructure` failure. Staleness is judged by
+        the database server's clock (`now`, if given, stands in for it).
+        Returns the changed trials.
         """
         if not stale_after_s > 0:
             raise ValueError(f"stale_after_s must be positive; got {stale_after_s!r}")
-        now = now or utc_now()
-        cutoff = now - timedelta(seconds=stale_after_s)
         with self._write() as session:
+            now = now or database_now(session)
+            cutoff = now - timedelta(seconds=stale_after_s)
             rows = _stale_rows(session, cutoff)
             for row in rows:
                 age_s = (now - row.heartbeat_at).total_seconds() if row.heartbeat_at else None

@@ -1,4 +1,8 @@
-"""The registry of worker processes: register, heartbeat, list with liveness."""
+"""The registry of worker processes: register, heartbeat, list with liveness.
+
+Heartbeats and liveness use the database server's clock (`hpsearch.db.clock`);
+the `now` arguments stand in for it in tests.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from hpsearch.db.base import StoreBase
-from hpsearch.db.convert import check_choice, check_non_negative, to_record, utc_now
+from hpsearch.db.clock import database_now
+from hpsearch.db.convert import check_choice, check_non_negative, to_record
 from hpsearch.db.models import WorkerRow
 from hpsearch.db.records import WorkerRecord
 
@@ -24,10 +29,10 @@ class WorkerStore(StoreBase):
         if not isinstance(worker_id, str) or not worker_id or len(worker_id) > 200:
             raise ValueError(f"worker_id must be 1 to 200 characters; got {worker_id!r}")
         check_non_negative(pid, "pid")
-        now = now or utc_now()
-        values = {"host": host, "pid": pid, "started_at": now, "last_heartbeat": now}
-        values |= {"current_trial_id": None, "status": "idle"}
         with self._write() as session:
+            now = now or database_now(session)
+            values = {"host": host, "pid": pid, "started_at": now, "last_heartbeat": now}
+            values |= {"current_trial_id": None, "status": "idle"}
             statement = self._insert(session, WorkerRow).values(id=worker_id, **values)
             session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
             return _worker_record(self._get(session, WorkerRow, worker_id), now, None)
@@ -41,8 +46,8 @@ class WorkerStore(StoreBase):
     ) -> WorkerRecord:
         """Record that the worker lives, what it runs and its status (idle|busy|stopped)."""
         check_choice(status, WORKER_STATUSES, "status")
-        now = now or utc_now()
         with self._write() as session:
+            now = now or database_now(session)
             row = self._get(session, WorkerRow, worker_id)
             row.last_heartbeat = now
             row.current_trial_id = current_trial_id
@@ -54,8 +59,8 @@ class WorkerStore(StoreBase):
         """Every registered worker; `alive` means not stopped and heard from recently."""
         if not stale_after_s > 0:
             raise ValueError(f"stale_after_s must be positive; got {stale_after_s!r}")
-        now = now or utc_now()
         with self._read() as session:
+            now = now or database_now(session)
             rows = session.scalars(select(WorkerRow).order_by(WorkerRow.id)).all()
             return [_worker_record(row, now, stale_after_s) for row in rows]
 
