@@ -128,7 +128,12 @@ def run(
     workers: Annotated[int, typer.Option(min=1, max=256, help="worker processes")] = 2,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a whole coarse-to-fine search on this machine and print the leaderboard."""
+    """Run a whole coarse-to-fine search on this machine and print the leaderboard.
+
+    Exits 2 when the spec or its data is refused (nothing is stored), 1 when
+    the search ends other than `completed`.
+    """
+    from hpsearch.admission import admit_search
     from hpsearch.db import open_storage
     from hpsearch.executors import make_executor
     from hpsearch.master import create_search
@@ -139,6 +144,7 @@ def run(
     settings = get_settings()
     try:
         spec = load_search_spec(spec_path)
+        admit_search(spec, settings)
         settings.home.mkdir(parents=True, exist_ok=True)
         storage = open_storage(settings.resolved_database_url)
         executor = make_executor(settings.redis_url)
@@ -155,11 +161,18 @@ def run(
     finally:
         pool.stop()
     report.print_search(console, storage, final.search, settings, as_json)
+    if final.search.status != "completed":
+        console.print(
+            f"[bold red]search {search_id} {final.search.status}:[/] {final.search.reason}",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
 def submit(spec_path: ConfigPath) -> None:
     """Store a search in the configured database for a running master and its workers."""
+    from hpsearch.admission import admit_search
     from hpsearch.db import open_storage
     from hpsearch.executors import make_executor
     from hpsearch.master import create_search
@@ -169,6 +182,7 @@ def submit(spec_path: ConfigPath) -> None:
     settings = get_settings()
     try:
         spec = load_search_spec(spec_path)
+        admit_search(spec, settings)
         storage = open_storage(settings.resolved_database_url)
         search_id = create_search(storage, spec, make_executor(settings.redis_url))
     except (HpsearchError, ValueError) as error:

@@ -26,6 +26,7 @@ the API process (cluster mode). A parsed spec is cached per process.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -128,13 +129,26 @@ def advance(storage: Storage, search_id: int, executor: Executor) -> AdvanceResu
         elif isinstance(action, SampleTrial | PromoteTrial):
             new_trials.append(_new_trial(spec, action))
         elif isinstance(action, FinishSearch):
-            storage.set_search_status(search_id, "completed", reason=action.reason)
+            status, reason = _outcome(storage, search_id, snapshot.trials, action.reason)
+            storage.set_search_status(search_id, status, reason=reason)
             finished = True
     # Only the call that inserted a trial enqueues it; one that died in between
     # leaves it to `reap`, which enqueues queued trials the queue does not hold.
     created = storage.insert_new_trials(search_id, new_trials) if new_trials else []
     executor.enqueue(created)
     return AdvanceResult(len(created), len(created), finished)
+
+
+def _outcome(storage: Storage, search_id: int, trials: list[Any], reason: str) -> tuple[str, str]:
+    """("completed", reason), or ("failed", why) when every trial of the search failed."""
+    if not trials or any(trial.status != "failed" for trial in trials):
+        return "completed", reason
+    failed = storage.best_trials(search_id, limit=min(len(trials), 1000), status="failed")
+    errors = Counter(trial.error or "no reason recorded" for trial in failed)
+    error, count = errors.most_common(1)[0]
+    if count == len(trials):
+        return "failed", f"all {count} trials failed: {error}"
+    return "failed", f"all {len(trials)} trials failed, {count} of them with: {error}"
 
 
 def _state(trials: list[Any], stages: list[StageRecord]) -> SearchState:

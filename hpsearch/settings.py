@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(2.0, gt=0.0)
     stale_after_s: float = Field(10.0, gt=0.0)
     api_tokens: list[str] = Field(default_factory=list)
-    # The REST API (api/): request limits, caps on a launched spec, the in-process master.
+    # Request limits of the REST API (api/); caps on a search (hpsearch.admission, checked by
+    # hpsearch run / submit and POST /searches); the in-process master.
     max_json_bytes: int = Field(1024 * 1024, ge=1)
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1)
     launch_rate_per_minute: float = Field(10.0, gt=0.0)
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     max_width: int = Field(8192, ge=1)
     max_batch_size: int = Field(8192, ge=1)
     max_parameters: int = Field(50_000_000, ge=1)
+    max_features: int = Field(32_768, ge=1)
+    max_data_bytes: int = Field(1024**3, ge=1)
     api_master: bool = True
     master_tick_s: float = Field(1.0, gt=0.0)
 

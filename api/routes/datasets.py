@@ -24,12 +24,12 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require_token
-from api.caps import npz_shapes
 from api.deps import SettingsDep
 from api.errors import ERROR_RESPONSES
 from api.limits import body_too_large
 from api.schemas import DatasetPublic, ErrorPublic
 from hpsearch.data.files import read_npz_arrays
+from hpsearch.data.npz import read_npz_members
 from hpsearch.errors import ConflictError, DataError
 
 __all__ = ["DATASETS_DIR", "NAME_PATTERN", "router"]
@@ -125,7 +125,7 @@ def dataset_public(path: Path) -> DatasetPublic:
         name=path.name,
         path=f"{DATASETS_DIR}/{path.name}",
         size_bytes=stat.st_size,
-        arrays=npz_shapes(path),
+        arrays={key: list(member.shape) for key, member in read_npz_members(path).items()},
         modified_at=datetime.fromtimestamp(stat.st_mtime, UTC),
     )
 

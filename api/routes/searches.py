@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.auth import require_token
-from api.caps import check_spec_caps
 from api.deps import (
     ExecutorDep,
     RateLimiterDep,
@@ -25,6 +24,7 @@ from api.schemas import (
     SearchUpdate,
 )
 from api.views import search_detail, search_public
+from hpsearch.admission import admit_search
 from hpsearch.db import Storage
 from hpsearch.errors import ConfigError
 from hpsearch.executors import Executor
@@ -74,13 +74,14 @@ def launch_search(
     """Launch a search from a spec (the same document as a search TOML file, in JSON).
 
     The spec is validated in full before anything is written: an invalid spec,
-    or one over the server's caps, is a 422 naming the field.
+    one over the server's caps, or one whose data set is missing or malformed
+    (read with the workers' loader) is a 422 naming the field.
     """
     limiter.check(caller)
     raw = spec.model_dump(mode="json")
     for key, value in raw.items():
         reject_nul(value, key)
-    check_spec_caps(spec, settings)
+    admit_search(spec, settings)
     search_id = create_search(storage, spec, executor)
     return search_detail(storage, search_id)
 
@@ -133,7 +134,6 @@ def update_search(
     update: SearchUpdate,
     storage: StorageDep,
     executor: ExecutorDep,
-    settings: SettingsDep,
 ) -> SearchDetailPublic:
     """Change the epoch budget and/or concurrency of a running or paused search."""
     search = storage.get_search(search_id)
@@ -142,7 +142,7 @@ def update_search(
         raw["budget_epochs"] = update.budget_epochs
     if update.concurrency is not None:
         raw["concurrency"] = update.concurrency
-    check_spec_caps(parse_search_spec(raw, source=f"search {search_id}"), settings)
+    parse_search_spec(raw, source=f"search {search_id}")
     storage.update_search_limits(search_id, update.budget_epochs, update.concurrency)
     if storage.get_search(search_id).status == "running":
         advance(storage, search_id, executor)

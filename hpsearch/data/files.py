@@ -24,9 +24,17 @@ import numpy as np
 
 from hpsearch.config import DataConfig
 from hpsearch.data.datasets import Dataset, assemble_dataset
+from hpsearch.data.npz import check_npz_member, read_npz_members
 from hpsearch.errors import DataError
 
-__all__ = ["load_csv", "load_npz", "parse_labels", "read_csv_table", "read_npz_arrays"]
+__all__ = [
+    "load_csv",
+    "load_npz",
+    "parse_labels",
+    "read_csv_table",
+    "read_npz_arrays",
+    "wanted_npz_keys",
+]
 
 SPLIT_KEYS = ("X_train", "y_train", "X_val", "y_val")
 TEST_KEYS = ("X_test", "y_test")
@@ -38,23 +46,28 @@ def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
 
     Returns {"X", "y"} or {"X_train", "y_train", "X_val", "y_val"[, "X_test",
     "y_test"]}. Raises `DataError` for a file that is not an `.npz` archive,
-    an archive holding pickled objects, or missing keys.
+    missing keys, or a wanted member that holds pickled objects or declares
+    more (or less) data than it holds; members are checked from their headers
+    (`hpsearch.data.npz`) before any data is read.
     """
+    members = read_npz_members(path)
+    wanted = wanted_npz_keys(path, set(members))
+    for key in wanted:
+        check_npz_member(members[key], path.name)
     try:
         archive = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise DataError(f"{path.name}: contains pickled objects or is not an .npz archive") from exc
+        raise DataError(f"{path.name}: is not an .npz archive: {exc}") from exc
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path.name}: cannot be read as an .npz archive: {exc}") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path.name}: is a single .npy array, expected an .npz archive")
     with archive:
-        present = set(archive.files)
-        wanted = _wanted_keys(path, present)
         return {key: _read_member(archive, key, path) for key in wanted}
 
 
-def _wanted_keys(path: Path, present: set[str]) -> tuple[str, ...]:
+def wanted_npz_keys(path: Path, present: set[str]) -> tuple[str, ...]:
+    """The keys a data set reads from an archive holding `present`; DataError if incomplete."""
     listing = ", ".join(sorted(present)) or "nothing"
     if "X" in present or "y" in present:
         missing = [key for key in WHOLE_KEYS if key not in present]

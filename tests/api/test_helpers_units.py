@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from api_helpers import tiny_spec
 from fastapi import HTTPException
 
 from api.auth import token_id
-from api.caps import estimate_parameters, upper_bound
 from api.errors import field_errors
 from api.limits import LaunchRateLimiter
 from api.views import downsample
+from hpsearch.admission import estimate_parameters, upper_bound
 from hpsearch.search import parse_search_spec
 
 
@@ -60,10 +58,10 @@ def test_token_id_is_short_and_not_the_token() -> None:
     assert "secret" not in token_id("secret")
 
 
-def test_parameter_estimate_by_hand(tmp_path: Path) -> None:
+def test_parameter_estimate_by_hand() -> None:
     spec = parse_search_spec(tiny_spec())
     # spiral: 2 inputs, 3 classes; one hidden layer of 16: (2*16 + 16) + (16*3 + 3) = 99.
-    assert estimate_parameters(spec, [16], tmp_path) == 99
+    assert estimate_parameters(spec, [16], 2, 3) == 99
     raw = tiny_spec()
     raw["space"]["model.hidden_sizes.0"] = {"kind": "log_int", "low": 4, "high": 64}
     raw["base"]["model"]["activation"] = "maxout"
@@ -72,4 +70,4 @@ def test_parameter_estimate_by_hand(tmp_path: Path) -> None:
     assert upper_bound(wide, "model.hidden_sizes.0", 16) == 64
     assert upper_bound(wide, "batch_size", 32) == 32
     # maxout: each hidden affine map has 3 pieces: (2*64 + 64) * 3 + (64*3 + 3) = 771.
-    assert estimate_parameters(wide, [64], tmp_path) == 771
+    assert estimate_parameters(wide, [64], 2, 3) == 771

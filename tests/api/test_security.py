@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -207,3 +208,30 @@ def test_upload_list_and_use_a_dataset(client: TestClient) -> None:
     escaped = client.post("/searches", json=spec)
     assert escaped.status_code == 422
     assert "data" in str(escaped.json()["detail"])
+
+
+def npz_declaring(shape: tuple[int, ...]) -> bytes:
+    """An .npz whose X header declares `shape` of float64 but holds 8 bytes of data."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": shape}
+    )
+    labels = io.BytesIO()
+    np.save(labels, np.zeros(shape[0] % 1000, dtype=np.int64))
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w") as archive:
+        archive.writestr("X.npy", header.getvalue() + b"\0" * 8)
+        archive.writestr("y.npy", labels.getvalue())
+    return body.getvalue()
+
+
+@pytest.mark.parametrize(("shape", "size"), [((2**37, 7), "7.0 TiB"), ((2**31, 1), "16.0 GiB")])
+def test_an_upload_declaring_a_huge_array_is_refused_for_that_reason(
+    client: TestClient, shape: tuple[int, ...], size: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = client.post("/datasets?name=huge.npz", content=npz_declaring(shape))
+    assert response.status_code == 422, response.text
+    assert f"key X declares shape {shape} of float64 ({size}) but holds 8 B" in response.text
+    assert "pickled" not in response.text
+    assert "MemoryError" not in caplog.text
+    assert client.get("/datasets").json() == []

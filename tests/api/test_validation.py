@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from api_helpers import AUTH, TOKEN, tiny_spec
 from fastapi.testclient import TestClient
@@ -57,6 +58,10 @@ OVER_CAPS = [
     ("base.model.hidden_sizes", [8000, 8000, 8000], ["body", "model"]),
     ("space:model.hidden_sizes.0", {"kind": "log_int", "low": 8, "high": 50_000},
      ["body", "model", "hidden_sizes", 0]),
+    ("base.data", {"source": "spiral", "num_classes": 1000, "points_per_class": 1_000_000},
+     ["body", "base", "data", "points_per_class"]),
+    ("base.data", {"source": "blobs", "num_features": 100_000},
+     ["body", "base", "data", "num_features"]),
 ]  # fmt: skip
 
 
@@ -84,6 +89,22 @@ def test_specs_over_the_caps_are_refused(
     response = client.post("/searches", json=spec)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == loc
+    assert_nothing_written(client, executor)
+
+
+def test_a_bad_data_file_is_refused_with_the_loaders_reason(
+    client: TestClient, executor: RQExecutor
+) -> None:
+    root = client.app.state.settings.data_root  # type: ignore[attr-defined]
+    X = np.ones((20, 3))
+    X[2, 2] = np.inf  # row 2 falls in the seeded validation split
+    np.savez(root / "inf.npz", X=X, y=np.arange(20) % 2)
+    spec = with_change("base.data", {"source": "npz", "path": "inf.npz"})
+    response = client.post("/searches", json=spec)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "base", "data", "path"]
+    assert "inf.npz: X_val contains 1 NaN or infinite values" in problem["msg"]
     assert_nothing_written(client, executor)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from hpsearch.config import DataConfig
 from hpsearch.data import load_dataset
@@ -192,3 +195,29 @@ def test_csv_ragged_row_is_located(data_root: Path, assert_refused: Callable[...
 def test_csv_empty_label_is_located(data_root: Path, assert_refused: Callable[..., object]) -> None:
     (data_root / "table.csv").write_text("a,label\n1,0\n2,\n3,1\n")
     assert_refused(csv_config(), "line 3 has an empty 'label' label")
+
+
+def npz_with_lying_header(path: Path, shape: tuple[int, ...]) -> None:
+    """An .npz whose X_train header declares `shape` (float64) but holds 8 bytes of data."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, array in split_arrays(np.random.default_rng(0)).items():
+            member = io.BytesIO()
+            if key == "X_train":
+                header = {"descr": "<f8", "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(member, header)
+                member.write(b"\0" * 8)
+            else:
+                np.save(member, array)
+            archive.writestr(f"{key}.npy", member.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("shape", "declared"),
+    [((2**37, 7), r"\(7\.0 TiB\)"), ((2**31, 1), r"\(16\.0 GiB\)")],
+)
+def test_npz_header_declaring_more_than_it_holds_is_refused_unread(
+    data_root: Path, assert_refused: Callable[..., object], shape: tuple[int, ...], declared: str
+) -> None:
+    npz_with_lying_header(data_root / "data.npz", shape)
+    message = assert_refused(npz_config(), rf"data\.npz: key X_train declares shape .*{declared}")
+    assert "pickled" not in str(message)
