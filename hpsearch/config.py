@@ -179,7 +179,11 @@ class ScheduleConfig(StrictModel):
 
 
 class TrainConfig(StrictModel):
-    """Everything needed to train one network, reproducibly."""
+    """Everything needed to train one network, reproducibly.
+
+    A run stops as diverged at the first iteration whose loss is not finite or
+    above `divergence_factor` times the run's first iteration loss.
+    """
 
     data: DataConfig = Field(default_factory=DataConfig)
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
@@ -191,6 +195,7 @@ class TrainConfig(StrictModel):
     seed: int = Field(0, ge=0)
     ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     train_accuracy_samples: int = Field(1000, ge=1)
+    divergence_factor: float = Field(3.0, gt=1.0)
 
 
 def format_validation_error(error: ValidationError, prefix: str = "") -> str:

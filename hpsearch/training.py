@@ -61,6 +61,7 @@ def trainer_config(config: TrainConfig) -> TrainerConfig:
         **config.schedule.model_dump(),
         ema_decay=config.ema_decay,
         train_accuracy_samples=config.train_accuracy_samples,
+        divergence_factor=config.divergence_factor,
         seed=config.seed,
     )
 

@@ -41,3 +41,22 @@ def test_a_trial_keeps_its_best_checkpoints_and_its_last_and_finishes_in_its_las
         if context.beat is not None:
             context.beat.stop()
         context.storage.close()
+
+
+def test_a_trial_diverges_at_the_divergence_factor_of_its_spec(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'trial.db'}")
+    context = make_context(settings)
+    try:
+        raw = spiral_spec([{"trials": 1, "epochs": 3}], concurrency=1)
+        raw["base"].update(divergence_factor=1.05, batch_size=10, optimizer={"rule": "sgd"})
+        raw["space"] = {"optimizer.learning_rate": {"kind": "choice", "values": [5.0]}}
+        search_id = create_search(context.storage, parse(raw), LocalExecutor())
+        (trial_id,) = context.storage.queued_trial_ids(search_id)
+        assert run_trial(trial_id, context) == "diverged"
+        trial = context.storage.get_trial(trial_id)
+        assert trial.config["divergence_factor"] == 1.05
+        assert trial.error is not None and "above 1.05 x the initial loss" in trial.error
+    finally:
+        if context.beat is not None:
+            context.beat.stop()
+        context.storage.close()
