@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import typer
@@ -76,12 +76,21 @@ def train(
 @app.command()
 def predict(
     checkpoint: Annotated[Path, typer.Argument(help="a checkpoint .npz")],
-    data: Annotated[str, typer.Argument(help=".npz (X[, y]) or .csv, under the data root")],
+    data: Annotated[str, typer.Argument(help=".npz or .csv, under the data root")],
     output: Annotated[Path | None, typer.Option(help="write predictions here (.npy)")] = None,
     ema: Annotated[bool, typer.Option(help="use the running-average parameters")] = False,
+    split: Annotated[
+        Literal["train", "val", "test"] | None,
+        typer.Option(help="score X_<split> (and y_<split>) of an .npz holding splits"),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Predict with a checkpoint alone; prints accuracy when DATA has labels."""
+    """Predict with a checkpoint alone; prints accuracy when DATA has labels.
+
+    An .npz is scored on X (and y); with --split, on X_train / X_val / X_test
+    (and its labels); a file without X and without --split is scored on its
+    test split X_test. The output names the split and the arrays scored.
+    """
     from hpsearch.checkpoints import load_checkpoint
     from hpsearch.data.inputs import read_prediction_inputs
     from hpsearch.settings import get_settings
@@ -89,17 +98,24 @@ def predict(
 
     try:
         loaded = load_model(load_checkpoint(checkpoint), use_ema=ema)
-        X, y = read_prediction_inputs(
-            get_settings().data_root, data, loaded.config, loaded.class_names
+        inputs = read_prediction_inputs(
+            get_settings().data_root, data, loaded.config, loaded.class_names, split
         )
-        predictions = loaded.predict(X)
+        predictions = loaded.predict(inputs.X)
     except (HpsearchError, ValueError) as error:
         raise _fail(error) from error
     if output is not None:
         np.save(output, predictions, allow_pickle=False)
+    y = inputs.y
     accuracy = None if y is None else float(np.mean(np.all(
         (predictions == y).reshape(len(y), -1), axis=1)))  # fmt: skip
-    result = {"examples": len(X), "accuracy": accuracy, "output": str(output) if output else None}
+    result = {
+        "split": inputs.split,
+        "scored": inputs.scored,
+        "examples": len(inputs.X),
+        "accuracy": accuracy,
+        "output": str(output) if output else None,
+    }
     if not as_json and output is None:
         result["predictions"] = predictions.tolist()[:20]
     report.print_summary(result, as_json)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from hpsearch.checkpoints import load_checkpoint
 from hpsearch.cli import app
 from hpsearch.config import load_train_config, with_overrides
-from hpsearch.data import load_dataset
+from hpsearch.data import Dataset, load_dataset
 from hpsearch.settings import get_settings
 from hpsearch.training import load_model, prepare, run_training
 
@@ -70,6 +70,55 @@ def test_predict_equals_in_process_predictions_exactly(home: Path) -> None:
     assert accuracy == pytest.approx(float(np.mean(expected == raw.y_val)))
     loaded = load_model(load_checkpoint(home / "ckpt" / "run" / final))
     assert np.array_equal(loaded.predict(raw.X_val), expected)
+
+
+def one_epoch_digits_checkpoint(home: Path) -> tuple[Path, Dataset]:
+    """A 1-epoch digits checkpoint under `home` and the config's raw data set."""
+    from hpsearch.checkpoints import FileSystemCheckpointStorage
+    from hpsearch.training import CheckpointTarget
+
+    config = with_overrides(load_train_config(EXAMPLES / "digits.toml"), {"epochs": 1})
+    storage = FileSystemCheckpointStorage(home / "ckpt")
+    run_training(config, prepare(config, home / "data"), target=CheckpointTarget(storage, "r"))
+    return home / "ckpt" / "r" / storage.list("r")[0], load_dataset(config.data, home / "data")
+
+
+def test_predict_scores_the_split_it_is_told_and_says_which(home: Path) -> None:
+    checkpoint, raw = one_epoch_digits_checkpoint(home)
+    loaded = load_model(load_checkpoint(checkpoint))
+    X_test, y_test = raw.X_val[:100], raw.y_val[:100]  # a third, distinct split
+    splits = {"train": (raw.X_train, raw.y_train), "val": (raw.X_val[100:], raw.y_val[100:]),
+              "test": (X_test, y_test)}  # fmt: skip
+    arrays = {f"{key}_{split}": array for split, pair in splits.items()
+              for key, array in zip("Xy", pair, strict=True)}  # fmt: skip
+    np.savez(home / "data" / "all.npz", **arrays)
+    for split, (X, y) in splits.items():
+        code, output = invoke("predict", str(checkpoint), "all.npz", "--split", split, "--json")
+        assert code == 0, output
+        summary = json.loads(output.strip().splitlines()[-1])
+        assert (summary["split"], summary["scored"]) == (split, f"X_{split}, y_{split}")
+        assert summary["examples"] == len(X)
+        assert summary["accuracy"] == pytest.approx(float(np.mean(loaded.predict(X) == y)))
+    code, output = invoke("predict", str(checkpoint), "all.npz")
+    assert code == 0 and "split: test" in output and "scored: X_test, y_test" in output
+    np.savez(home / "data" / "plain.npz", X=X_test)
+    code, output = invoke("predict", str(checkpoint), "plain.npz", "--json")
+    summary = json.loads(output.strip().splitlines()[-1])
+    assert (summary["split"], summary["scored"], summary["accuracy"]) == (None, "X", None)
+
+
+def test_predict_refuses_a_split_the_file_does_not_hold(home: Path) -> None:
+    checkpoint, raw = one_epoch_digits_checkpoint(home)
+    np.savez(home / "data" / "train_only.npz", X_train=raw.X_train, y_train=raw.y_train)
+    code, output = invoke("predict", str(checkpoint), "train_only.npz", "--split", "val")
+    assert code == 2 and "X_val" in output and "has X_train, y_train" in output
+    code, output = invoke("predict", str(checkpoint), "train_only.npz")
+    assert code == 2 and "--split" in output
+    (home / "data" / "table.csv").write_text("a,b\n1,2\n")
+    code, output = invoke("predict", str(checkpoint), "table.csv", "--split", "test")
+    assert code == 2 and "split" in output and "CSV" in output
+    code, output = invoke("predict", str(checkpoint), "train_only.npz", "--split", "dev")
+    assert code == 2 and "dev" in output
 
 
 def test_check_reports_gradients_and_sanity(home: Path) -> None:
