@@ -8,6 +8,7 @@ that only know the standard library still catch them.
     ├── ConfigError        a configuration or search spec is invalid (ValueError)
     ├── DataError          a data set is missing, malformed or outside the data root (ValueError)
     ├── CheckpointError    a checkpoint is missing, truncated or corrupted (ValueError)
+    ├── EnsembleError      an ensemble cannot be built or used as asked (ValueError)
     ├── StorageError       the database refused or failed an operation
     │   ├── NotFoundError  the record does not exist
     │   └── ConflictError  the operation lost a race or breaks a constraint
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DataError",
+    "EnsembleError",
     "HpsearchError",
     "NotFoundError",
     "QueueError",
@@ -59,3 +61,7 @@ class ConflictError(StorageError):
 
 class QueueError(HpsearchError):
     """The job queue failed."""
+
+
+class EnsembleError(HpsearchError, ValueError):
+    """An ensemble cannot be built or used as asked (kind, size, members, no checkpoints)."""

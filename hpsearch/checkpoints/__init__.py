@@ -21,6 +21,11 @@ Ties on accuracy then order by stage, trial and epoch (reverse sort: the
 latest stage and epoch first). `FileSystemCheckpointStorage.list` returns the
 same best-first order.
 
+Ensemble files (`hpsearch.ensembles`) live in the same folders, named
+``val<A.AAAA>_ensemble_<IIIIII>_<kind>.npz`` so they sort with checkpoints by
+accuracy; `list`, `prune` and the keep-policies never touch them, `save`,
+`load` and `open_bytes` accept both kinds of names.
+
 Layout on disk: ``<root>/<key_dir>/<name>``, one `key_dir` per search. A
 checkpoint is one uncompressed `.npz` whose members are numeric arrays plus a
 JSON `meta` document and a SHA-256 `checksum` (see `_format`); loading uses
@@ -38,9 +43,12 @@ from hpsearch.checkpoints._format import (
 )
 from hpsearch.checkpoints._names import (
     CHECKPOINT_NAME_PATTERN,
+    ENSEMBLE_NAME_PATTERN,
     CheckpointName,
     checkpoint_name,
+    ensemble_name,
     is_checkpoint_name,
+    is_ensemble_name,
     parse_checkpoint_name,
 )
 from hpsearch.checkpoints._storage import (
@@ -53,6 +61,7 @@ from hpsearch.checkpoints._storage import (
 
 __all__ = [
     "CHECKPOINT_NAME_PATTERN",
+    "ENSEMBLE_NAME_PATTERN",
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointName",
@@ -61,7 +70,9 @@ __all__ = [
     "checkpoint_from_bytes",
     "checkpoint_name",
     "checkpoint_to_bytes",
+    "ensemble_name",
     "is_checkpoint_name",
+    "is_ensemble_name",
     "is_temporary_name",
     "load_checkpoint",
     "parse_checkpoint_name",

@@ -14,9 +14,12 @@ from numbers import Real
 
 __all__ = [
     "CHECKPOINT_NAME_PATTERN",
+    "ENSEMBLE_NAME_PATTERN",
     "CheckpointName",
     "checkpoint_name",
+    "ensemble_name",
     "is_checkpoint_name",
+    "is_ensemble_name",
     "parse_checkpoint_name",
 ]
 
@@ -27,6 +30,11 @@ CHECKPOINT_NAME_PATTERN = re.compile(
     r"_e(?P<epoch>[0-9]{3,})\.npz$"
 )
 """Matches final checkpoint names only; temporaries (".*.tmp") never match."""
+
+ENSEMBLE_NAME_PATTERN = re.compile(
+    r"^val(?P<val_accuracy>[01]\.[0-9]{4})_ensemble_(?P<ensemble>[0-9]{6,})_(?P<kind>[a-z_]+)\.npz$"
+)
+"""Ensemble files (`hpsearch.ensembles.files`): they sort with checkpoints, listings skip them."""
 
 
 @dataclass(frozen=True, order=True)
@@ -102,3 +110,21 @@ def is_checkpoint_name(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def ensemble_name(val_accuracy: float, ensemble_id: int, kind: str) -> str:
+    """The file name of an ensemble, e.g. ``val0.9650_ensemble_000003_greedy.npz``.
+
+    The accuracy is formatted exactly as in `checkpoint_name`, so the names of
+    a folder's ensembles and checkpoints sort together by validation accuracy.
+    """
+    if not re.fullmatch(r"[a-z_]+", str(kind)):
+        raise ValueError(f"kind must be lowercase letters and '_', got {kind!r}")
+    ensemble_id = _check_count("ensemble_id", ensemble_id)
+    return f"val{_format_accuracy(val_accuracy)}_ensemble_{ensemble_id:06d}_{kind}.npz"
+
+
+def is_ensemble_name(name: str) -> bool:
+    """True when `name` is an ensemble file name."""
+    match = ENSEMBLE_NAME_PATTERN.match(name)
+    return match is not None and float(match["val_accuracy"]) <= 1.0

@@ -11,7 +11,12 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
 from hpsearch.checkpoints._format import Checkpoint, checkpoint_from_bytes, checkpoint_to_bytes
-from hpsearch.checkpoints._names import CheckpointName, is_checkpoint_name, parse_checkpoint_name
+from hpsearch.checkpoints._names import (
+    CheckpointName,
+    is_checkpoint_name,
+    is_ensemble_name,
+    parse_checkpoint_name,
+)
 from hpsearch.errors import CheckpointError
 
 __all__ = [
@@ -129,13 +134,13 @@ class FileSystemCheckpointStorage:
 
     def _checkpoint_path(self, path: str) -> Path:
         resolved = self._resolve(path, "path")
-        if not is_checkpoint_name(PurePosixPath(path).name):
+        if not _is_stored_name(PurePosixPath(path).name):
             raise CheckpointError(f"path {path!r} does not end in a checkpoint name")
         return resolved
 
     def save(self, key_dir: str, name: str, checkpoint: Checkpoint) -> str:
         """Write `checkpoint` as `<key_dir>/<name>` atomically; return that relative path."""
-        if not is_checkpoint_name(name):
+        if not _is_stored_name(name):
             raise CheckpointError(f"name {name!r} is not a checkpoint name; use checkpoint_name()")
         directory = self._resolve(key_dir, "key_dir")
         directory.mkdir(parents=True, exist_ok=True)
@@ -213,6 +218,11 @@ class FileSystemCheckpointStorage:
             with contextlib.suppress(FileNotFoundError):
                 (directory / name).unlink()
         return removed
+
+
+def _is_stored_name(name: str) -> bool:
+    """A checkpoint or an ensemble file name (what `save`, `load` and `open_bytes` accept)."""
+    return is_checkpoint_name(name) or is_ensemble_name(name)
 
 
 def _last_per_trial(names: list[str]) -> set[str]:
