@@ -17,7 +17,8 @@ from hpsearch.errors import NotFoundError
 __all__ = ["StoreBase"]
 
 RowT = TypeVar("RowT", bound=DeclarativeBase)
-_NOUNS = {"searches": "search", "trials": "trial", "workers": "worker", "stages": "stage"}
+_NOUNS = {"searches": "search", "trials": "trial", "workers": "worker", "stages": "stage",
+          "ensembles": "ensemble"}  # fmt: skip
 
 
 class StoreBase:

@@ -32,6 +32,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Base",
     "CheckpointRow",
+    "EnsembleRow",
     "EpochMetricRow",
     "SearchRow",
     "StageRow",
@@ -183,3 +184,32 @@ class WorkerRow(Base):
     last_heartbeat: Mapped[datetime]
     current_trial_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
+
+
+class EnsembleRow(Base):
+    """One ensemble of a search: requested (queued), built by a worker, or failed.
+
+    members: [{"trial_id", "stage", "epoch", "path", "weight", "val_accuracy"}];
+    figures: see `hpsearch.ensembles.build`; path: the ensemble file, relative
+    to the checkpoint root (None until built).
+    """
+
+    __tablename__ = "ensembles"
+    __table_args__ = (Index("ix_ensembles_search_status", "search_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    members: Mapped[list[Any]]
+    figures: Mapped[dict[str, Any]]
+    path: Mapped[str | None] = mapped_column(Text)
+    val_accuracy: Mapped[float | None] = mapped_column(Float)
+    test_accuracy: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

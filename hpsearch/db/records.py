@@ -13,13 +13,16 @@ from types import MappingProxyType
 from typing import Any
 
 __all__ = [
+    "ENSEMBLE_STATUSES",
     "FAILURE_KINDS",
     "FINISHED_TRIAL_STATUSES",
     "RETRY_BUDGETS",
     "SEARCH_STATUSES",
     "SEARCH_TRANSITIONS",
     "TRIAL_STATUSES",
+    "CandidateCheckpoint",
     "CheckpointRecord",
+    "EnsembleRecord",
     "EpochCommit",
     "EpochRecord",
     "NewTrial",
@@ -194,3 +197,40 @@ class WorkerRecord:
     current_trial_id: int | None
     status: str
     alive: bool
+
+
+ENSEMBLE_STATUSES = ("queued", "running", "completed", "failed")
+
+
+@dataclass(frozen=True)
+class EnsembleRecord:
+    id: int
+    search_id: int
+    kind: str
+    size: int
+    status: str
+    members: list[Any]
+    figures: dict[str, Any]
+    path: str | None
+    val_accuracy: float | None
+    test_accuracy: float | None
+    error: str | None
+    worker_id: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CandidateCheckpoint:
+    """A stored checkpoint with the facts of its trial, for building ensembles."""
+
+    checkpoint_id: int
+    trial_id: int
+    stage: int
+    epoch: int
+    path: str
+    val_accuracy: float | None
+    params: dict[str, Any]
+    trial_best_val_accuracy: float | None

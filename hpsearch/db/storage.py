@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from hpsearch.db.engine import create_db_engine, hide_password, safe_url
+from hpsearch.db.ensembles import EnsembleStore
 from hpsearch.db.metrics import MetricStore
 from hpsearch.db.migrate import upgrade_to_head
 from hpsearch.db.queries import TrialQueries
@@ -25,8 +26,8 @@ from hpsearch.settings import get_settings
 __all__ = ["Storage", "open_storage"]
 
 
-class Storage(SearchStore, TrialStore, TrialQueries, MetricStore, WorkerStore):
-    """Searches, stages, trials, epochs, checkpoints and workers, over one engine.
+class Storage(SearchStore, TrialStore, TrialQueries, MetricStore, WorkerStore, EnsembleStore):
+    """Searches, stages, trials, epochs, checkpoints, workers and ensembles, over one engine.
 
     Safe to share between threads; each process opens its own (engines do
     not survive a fork).

@@ -1,0 +1,195 @@
+"""Ensembles of a search: requested rows, claims by workers, results, and their candidates.
+
+A row is `queued` when requested (by the master when a search ends, by
+`hpsearch ensemble` or `POST /searches/{id}/ensembles`), `running` once a
+worker claimed it, then `completed` (members, figures, file) or `failed`
+(error). A build whose worker stopped beating is requeued by
+`requeue_stale_ensembles` (3 attempts in all).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from hpsearch.db.base import StoreBase
+from hpsearch.db.convert import check_positive, finite_or_none, json_safe, to_record, utc_now
+from hpsearch.db.models import CheckpointRow, EnsembleRow, TrialRow, WorkerRow
+from hpsearch.db.records import CandidateCheckpoint, EnsembleRecord
+from hpsearch.errors import ConflictError
+
+__all__ = ["ENSEMBLE_MAX_ATTEMPTS", "EnsembleStore", "configuration_key"]
+
+ENSEMBLE_MAX_ATTEMPTS = 3
+
+
+class EnsembleStore(StoreBase):
+    def create_ensembles(
+        self, search_id: int, requests: Sequence[tuple[str, int]]
+    ) -> list[EnsembleRecord]:
+        """Queue one ensemble per (kind, size); the caller checked them (`check_request`)."""
+        now = utc_now()
+        rows = [
+            EnsembleRow(
+                search_id=search_id,
+                kind=kind,
+                size=check_positive(size, "size"),
+                status="queued",
+                members=[],
+                figures={},
+                attempts=0,
+                created_at=now,
+            )
+            for kind, size in requests
+        ]
+        with self._write() as session:
+            self._search_row(session, search_id)
+            session.add_all(rows)
+            session.flush()
+            return [to_record(EnsembleRecord, row) for row in rows]
+
+    def get_ensemble(self, ensemble_id: int) -> EnsembleRecord:
+        with self._read() as session:
+            return to_record(EnsembleRecord, self._get(session, EnsembleRow, ensemble_id))
+
+    def list_ensembles(self, search_id: int) -> list[EnsembleRecord]:
+        """The search's ensembles in the order they were requested."""
+        with self._read() as session:
+            self._search_row(session, search_id)
+            rows = session.scalars(
+                select(EnsembleRow)
+                .where(EnsembleRow.search_id == search_id)
+                .order_by(EnsembleRow.id)
+            ).all()
+            return [to_record(EnsembleRecord, row) for row in rows]
+
+    def queued_ensemble_ids(self, search_id: int | None = None) -> list[int]:
+        query = select(EnsembleRow.id).where(EnsembleRow.status == "queued")
+        if search_id is not None:
+            query = query.where(EnsembleRow.search_id == search_id)
+        with self._read() as session:
+            return list(session.scalars(query.order_by(EnsembleRow.id)).all())
+
+    def pending_ensembles(self, search_id: int) -> int:
+        """How many of the search's ensembles are queued or running."""
+        query = select(func.count()).where(
+            EnsembleRow.search_id == search_id, EnsembleRow.status.in_(("queued", "running"))
+        )
+        with self._read() as session:
+            return int(session.scalar(query) or 0)
+
+    def claim_ensemble(self, ensemble_id: int, worker_id: str) -> EnsembleRecord | None:
+        """queued -> running under `worker_id`; None when another worker got it first."""
+        statement = (
+            update(EnsembleRow)
+            .where(EnsembleRow.id == ensemble_id, EnsembleRow.status == "queued")
+            .values(
+                status="running",
+                worker_id=worker_id,
+                started_at=utc_now(),
+                attempts=EnsembleRow.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        with self._write() as session:
+            self._get(session, EnsembleRow, ensemble_id)
+            if session.execute(statement).rowcount == 0:  # type: ignore[attr-defined]
+                return None
+            return to_record(EnsembleRecord, self._get(session, EnsembleRow, ensemble_id))
+
+    def finish_ensemble(
+        self,
+        ensemble_id: int,
+        worker_id: str,
+        *,
+        members: Sequence[dict[str, Any]] = (),
+        figures: dict[str, Any] | None = None,
+        path: str | None = None,
+        error: str | None = None,
+    ) -> EnsembleRecord:
+        """Record a build: `completed` with members, figures and file, or `failed` with `error`."""
+        with self._write() as session:
+            row = self._get(session, EnsembleRow, ensemble_id, lock=True)
+            if row.status != "running" or row.worker_id != worker_id:
+                raise ConflictError(f"ensemble {ensemble_id} is not being built by {worker_id}")
+            figures = json_safe(figures or {}, "figures")
+            row.status = "failed" if error is not None else "completed"
+            row.members = json_safe(list(members), "members")
+            row.figures = figures
+            row.path, row.error, row.finished_at = path, error, utc_now()
+            row.val_accuracy = finite_or_none(figures.get("val_accuracy"))
+            row.test_accuracy = finite_or_none(figures.get("test_accuracy"))
+            session.flush()
+            return to_record(EnsembleRecord, row)
+
+    def requeue_stale_ensembles(
+        self, stale_after_s: float, now: datetime | None = None
+    ) -> list[EnsembleRecord]:
+        """Builds whose worker row is gone or silent for `stale_after_s`: queued again, or
+        failed after ENSEMBLE_MAX_ATTEMPTS. Returns the changed rows."""
+        cutoff = (now or utc_now()) - timedelta(seconds=stale_after_s)
+        alive = select(WorkerRow.id).where(WorkerRow.last_heartbeat >= cutoff)
+        query = (
+            select(EnsembleRow)
+            .where(EnsembleRow.status == "running", EnsembleRow.worker_id.not_in(alive))
+            .with_for_update(skip_locked=True)
+        )
+        with self._write() as session:
+            rows = session.scalars(query).all()
+            for row in rows:
+                reason = f"worker {row.worker_id} stopped while building"
+                if row.attempts >= ENSEMBLE_MAX_ATTEMPTS:
+                    row.status, row.error, row.finished_at = "failed", reason, utc_now()
+                else:
+                    row.status, row.error, row.worker_id, row.started_at = (
+                        "queued",
+                        reason,
+                        None,
+                        None,
+                    )
+            session.flush()
+            return [to_record(EnsembleRecord, row) for row in rows]
+
+    def ensemble_candidates(
+        self, search_id: int, limit: int | None = None, trial_ids: Sequence[int] | None = None
+    ) -> list[CandidateCheckpoint]:
+        """The search's stored checkpoints, best validation accuracy first (ties: newest)."""
+        query = (
+            select(
+                CheckpointRow.id,
+                CheckpointRow.trial_id,
+                TrialRow.stage,
+                CheckpointRow.epoch,
+                CheckpointRow.path,
+                CheckpointRow.val_accuracy,
+                TrialRow.params,
+                TrialRow.best_val_accuracy,
+            )
+            .join(TrialRow, TrialRow.id == CheckpointRow.trial_id)
+            .where(TrialRow.search_id == search_id)
+            .order_by(CheckpointRow.val_accuracy.desc().nulls_last(), CheckpointRow.id.desc())
+        )
+        if trial_ids is not None:
+            query = query.where(CheckpointRow.trial_id.in_(list(trial_ids)))
+        if limit is not None:
+            query = query.limit(check_positive(limit, "limit"))
+        with self._read() as session:
+            self._search_row(session, search_id)
+            return [CandidateCheckpoint(*row) for row in session.execute(query).all()]
+
+    def trials_of_stage(self, search_id: int, stage: int) -> list[tuple[int, str]]:
+        """(trial id, status) of one stage's trials."""
+        query = select(TrialRow.id, TrialRow.status).where(
+            TrialRow.search_id == search_id, TrialRow.stage == stage
+        )
+        with self._read() as session:
+            return [(row[0], row[1]) for row in session.execute(query.order_by(TrialRow.index))]
+
+
+def configuration_key(params: dict[str, Any]) -> str:
+    """One string per distinct sampled configuration (its params, keys sorted)."""
+    return json.dumps(params, sort_keys=True, default=str)
