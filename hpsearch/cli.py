@@ -1,11 +1,12 @@
 """The `hpsearch` command.
 
     hpsearch train CONFIG.toml          train one configuration, checkpoint every epoch
-    hpsearch predict CHECKPOINT DATA    predict with a checkpoint alone
+    hpsearch predict CHECKPOINT DATA    predict with a checkpoint (or an ensemble file) alone
     hpsearch check CONFIG.toml          gradient check + sanity checks (notes, part 3)
     hpsearch run SEARCH.toml            a whole search on this machine
     hpsearch submit SEARCH.toml         store a search for a running master and its workers
     hpsearch status SEARCH_ID           progress and leaderboard of a search
+    hpsearch ensemble SEARCH_ID --kind  build one ensemble of a search (by a worker)
     hpsearch worker                     serve trials (RQ with HPSEARCH_REDIS_URL, else local)
     hpsearch master                     advance every running search and reap stale trials
     hpsearch serve                      the REST API (and, by default, the master) with uvicorn
@@ -85,7 +86,7 @@ def predict(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Predict with a checkpoint alone; prints accuracy when DATA has labels.
+    """Predict with a checkpoint or an ensemble file alone; prints accuracy when DATA has labels.
 
     An .npz is scored on X (and y); with --split, on X_train / X_val / X_test
     (and its labels); a file without X and without --split is scored on its
@@ -93,15 +94,23 @@ def predict(
     """
     from hpsearch.checkpoints import load_checkpoint
     from hpsearch.data.inputs import read_prediction_inputs
+    from hpsearch.ensembles import ensemble_from_checkpoint, is_ensemble
     from hpsearch.settings import get_settings
     from hpsearch.training import load_model
 
     try:
-        loaded = load_model(load_checkpoint(checkpoint), use_ema=ema)
+        record = load_checkpoint(checkpoint)
+        if is_ensemble(record):
+            ensemble = ensemble_from_checkpoint(record)
+            loaded = ensemble.models[0]
+            predict_with = ensemble.predict
+        else:
+            loaded = load_model(record, use_ema=ema)
+            predict_with = loaded.predict
         inputs = read_prediction_inputs(
             get_settings().data_root, data, loaded.config, loaded.class_names, split
         )
-        predictions = loaded.predict(inputs.X)
+        predictions = predict_with(inputs.X)
     except (HpsearchError, ValueError) as error:
         raise _fail(error) from error
     if output is not None:
@@ -219,6 +228,44 @@ def status(search_id: int, as_json: JsonFlag = False) -> None:
     except HpsearchError as error:
         raise _fail(error) from error
     report.print_search(console, storage, search, settings, as_json)
+
+
+@app.command()
+def ensemble(
+    search_id: int,
+    kind: Annotated[str, typer.Option(help="seeds | top_k | snapshots | polyak | greedy")],
+    size: Annotated[int | None, typer.Option(min=1, help="members (greedy: most picks)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build one ensemble of a search's checkpoints (a worker builds it) and print it."""
+    from hpsearch.db import open_storage
+    from hpsearch.executors import make_executor
+    from hpsearch.master import search_spec, seed_stage_of
+    from hpsearch.runner import WorkerPool, wait_for_ensembles
+    from hpsearch.settings import get_settings
+
+    settings = get_settings()
+    try:
+        storage = open_storage(settings.resolved_database_url)
+        stage = seed_stage_of(search_spec(storage, search_id))
+        record = storage.request_ensemble(search_id, kind, size, seed_stage=stage)
+    except (HpsearchError, ValueError) as error:
+        raise _fail(error) from error
+    make_executor(settings.redis_url).enqueue_ensembles([record.id])
+    pool = None if settings.redis_url else WorkerPool(1, search_id, None)
+    try:
+        final = wait_for_ensembles(storage, [record.id], pool)
+    finally:
+        if pool is not None:
+            pool.stop()
+    row = report.ensemble_row(final[0], settings)
+    if as_json:
+        typer.echo(json.dumps(row, default=str))
+    else:
+        console.print(report.ensemble_table([row]))
+        console.print(f"ensemble file: {row['path']}")
+    if final[0].status != "completed":
+        raise typer.Exit(1)
 
 
 @app.command()

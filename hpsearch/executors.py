@@ -12,6 +12,10 @@ executors end in the same `worker.trial.run_trial(trial_id)`.
   tells which queued trials have no live job in Redis (a flushed or restarted
   Redis), so the master can enqueue them again; enqueueing twice is harmless
   because a worker claims a trial with a conditional update.
+
+Ensemble builds travel the same way (`enqueue_ensembles`): local workers
+claim queued ensemble rows from the database, RQ workers get one job per
+batch of ensembles (`worker.ensembles.run_ensemble_builds`).
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ class Executor(Protocol):
         """How many jobs wait for a worker, if the executor knows cheaply (else None)."""
         ...
 
+    def enqueue_ensembles(self, ensemble_ids: Sequence[int]) -> None:
+        """Make these queued ensemble builds reach a worker (one job builds them all)."""
+        ...
+
 
 class LocalExecutor:
     """Local worker processes poll the database for queued trials."""
@@ -66,6 +74,9 @@ class LocalExecutor:
 
     def backlog(self) -> int | None:
         return None  # the database is the queue: ask it
+
+    def enqueue_ensembles(self, ensemble_ids: Sequence[int]) -> None:
+        return None  # local workers claim queued ensembles from the database too
 
 
 def job_id_for(trial_id: int) -> str:
@@ -129,6 +140,25 @@ class RQExecutor:
             result_ttl=60,
             failure_ttl=24 * 3600,
         )
+
+    def enqueue_ensembles(self, ensemble_ids: Sequence[int]) -> None:
+        """One job `ensembles-<first id>` that builds them all (their validation outputs
+        are computed once); a second delivery finds them claimed and does nothing."""
+        if not ensemble_ids:
+            return
+        from redis.exceptions import RedisError
+
+        try:
+            self.queue.enqueue_call(
+                "worker.ensembles.run_ensemble_builds",
+                args=(list(ensemble_ids),),
+                job_id=f"ensembles-{ensemble_ids[0]}",
+                timeout=-1,
+                result_ttl=60,
+                failure_ttl=24 * 3600,
+            )
+        except RedisError as error:
+            raise QueueError(f"cannot enqueue ensembles on {self._safe_url()}: {error}") from error
 
     def lost(self, trial_ids: Sequence[int]) -> list[int]:
         """Queued trials whose job is missing, finished, failed, or started long ago.

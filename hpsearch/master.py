@@ -15,7 +15,12 @@ master (`hpsearch master`, and the API process through `api.background`):
 `reap(storage, executor, stale_after_s)` requeues trials whose worker stopped
 heartbeating (within their retry budget, else fails them) and enqueues them,
 and enqueues again every queued trial the queue has lost (e.g. a flushed
-Redis; see `RQExecutor.lost`).
+Redis; see `RQExecutor.lost`); ensemble builds of a silent worker are queued
+again too.
+
+When a search ends, `complete_with_ensembles` marks it completed and queues
+the ensembles of its spec's `[ensembles]` table in the same transaction; a
+worker builds them (`worker.ensembles`).
 
 The master runs from the worker that finished a trial (on a background
 thread, and only once the queue runs low: see `worker.trial.advance_if_needed`)
@@ -53,11 +58,13 @@ __all__ = [
     "MAX_SEARCHES_PER_TICK",
     "AdvanceResult",
     "advance",
+    "complete_with_ensembles",
     "create_search",
     "master_tick",
     "reap",
     "run_master_loop",
     "search_spec",
+    "seed_stage_of",
 ]
 
 
@@ -130,7 +137,10 @@ def advance(storage: Storage, search_id: int, executor: Executor) -> AdvanceResu
             new_trials.append(_new_trial(spec, action))
         elif isinstance(action, FinishSearch):
             status, reason = _outcome(storage, search_id, snapshot.trials, action.reason)
-            storage.set_search_status(search_id, status, reason=reason)
+            if status == "completed":
+                complete_with_ensembles(storage, spec, search_id, reason, executor)
+            else:
+                storage.set_search_status(search_id, status, reason=reason)
             finished = True
     # Only the call that inserted a trial enqueues it; one that died in between
     # leaves it to `reap`, which enqueues queued trials the queue does not hold.
@@ -149,6 +159,21 @@ def _outcome(storage: Storage, search_id: int, trials: list[Any], reason: str) -
     if count == len(trials):
         return "failed", f"all {count} trials failed: {error}"
     return "failed", f"all {len(trials)} trials failed, {count} of them with: {error}"
+
+
+def seed_stage_of(spec: SearchSpec) -> int | None:
+    """The stage number of the search's seed trials (one past its last stage), if it has one."""
+    return len(spec.stages) if "seeds" in spec.ensembles.kinds else None
+
+
+def complete_with_ensembles(
+    storage: Storage, spec: SearchSpec, search_id: int, reason: str | None, executor: Executor
+) -> None:
+    """Mark the search completed and queue the ensembles of its `[ensembles]` table for a
+    worker, in one transaction (kinds with nothing to build from are left out)."""
+    requests = [(kind, spec.ensembles.size_of(kind)) for kind in spec.ensembles.kinds]
+    queued = storage.complete_search(search_id, reason, requests, seed_stage_of(spec))
+    executor.enqueue_ensembles([record.id for record in queued])
 
 
 def _state(trials: list[Any], stages: list[StageRecord]) -> SearchState:
@@ -191,6 +216,8 @@ def reap(storage: Storage, executor: Executor, stale_after_s: float) -> list[Tri
     executor.enqueue(requeued)
     queued = [trial_id for trial_id in storage.queued_trial_ids() if trial_id not in requeued]
     executor.enqueue(executor.lost(queued))
+    stale_builds = storage.requeue_stale_ensembles(stale_after_s)
+    executor.enqueue_ensembles([record.id for record in stale_builds if record.status == "queued"])
     for search_id in {trial.search_id for trial in reaped if trial.status != "queued"}:
         advance(storage, search_id, executor)
     return reaped

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from hpsearch.config import TrainConfig
 from hpsearch.db import Storage
-from hpsearch.db.records import SearchRecord, TrialRecord
+from hpsearch.db.records import EnsembleRecord, SearchRecord, TrialRecord
 from hpsearch.nn.trainer import TrainResult
 from hpsearch.runner import Progress as SearchState
 from hpsearch.search import SearchSpec
@@ -26,6 +26,8 @@ from hpsearch.settings import Settings
 __all__ = [
     "SearchProgress",
     "TrainProgress",
+    "ensemble_row",
+    "ensemble_table",
     "print_checks",
     "print_search",
     "print_summary",
@@ -160,7 +162,8 @@ def _trial_row(trial: TrialRecord) -> dict[str, Any]:
 def print_search(
     console: Console, storage: Storage, search: SearchRecord, settings: Settings, as_json: bool
 ) -> None:
-    """Status, per-stage ranges and border warnings, the leaderboard, the best checkpoint."""
+    """Status, per-stage ranges and border warnings, the leaderboard, the best checkpoint,
+    and the ensembles beside the best single model."""
     leaders = storage.best_trials(search.id, limit=10)
     stages = storage.list_stages(search.id)
     best_checkpoint = None
@@ -177,6 +180,8 @@ def print_search(
         "leaderboard": [_trial_row(trial) for trial in leaders],
         "best_checkpoint": best_checkpoint,
     }  # fmt: skip
+    ensembles = [ensemble_row(e, settings) for e in storage.list_ensembles(search.id)]
+    document["ensembles"] = ensembles
     if as_json:
         typer.echo(json.dumps(document, default=str))
         return
@@ -199,3 +204,38 @@ def print_search(
         table.add_row(str(rank), *map(str, cells), str(trial.last_epoch or 0), params)
     console.print(table)
     console.print(f"best checkpoint: {best_checkpoint}")
+    if ensembles:
+        console.print(ensemble_table(ensembles))
+
+
+def ensemble_row(ensemble: EnsembleRecord, settings: Settings) -> dict[str, Any]:
+    """One ensemble as `hpsearch run`/`status`/`ensemble` print it (JSON-ready)."""
+    figures = ensemble.figures
+    path = None if ensemble.path is None else str(settings.resolved_checkpoint_root / ensemble.path)
+    return {
+        "ensemble_id": ensemble.id, "kind": ensemble.kind, "size": ensemble.size,
+        "status": ensemble.status, "error": ensemble.error,
+        "val_accuracy": ensemble.val_accuracy, "test_accuracy": ensemble.test_accuracy,
+        "best_single": figures.get("best_single"), "members": figures.get("members"),
+        "diversity": figures.get("diversity"), "build_s": figures.get("build_s"),
+        "extra_epochs": figures.get("extra_epochs"), "path": path,
+    }  # fmt: skip
+
+
+def ensemble_table(rows: list[dict[str, Any]]) -> Table:
+    """The ensembles beside the best single model (test accuracy never chose anything)."""
+    table = Table(title="ensembles vs the best single model (validation chooses, test reports)")
+    for column in ("kind", "members", "val acc", "test acc", "diversity", "cost s", "+epochs"):
+        table.add_column(column, no_wrap=True)
+    single = next((row["best_single"] for row in rows if row["best_single"]), None)
+    if single is not None:
+        accuracies = _fmt(single["val_accuracy"]), _fmt(single["test_accuracy"])
+        table.add_row(f"best single (trial {single['trial_id']})", "1", *accuracies, "", "", "0")
+    for row in rows:
+        if row["status"] != "completed":
+            table.add_row(f"{row['kind']} ({row['status']}: {row['error'] or ''})")
+            continue
+        table.add_row(row["kind"], str(row["members"]), _fmt(row["val_accuracy"]),
+                      _fmt(row["test_accuracy"]), _fmt(row["diversity"], 3),
+                      _fmt(row["build_s"], 2), str(row["extra_epochs"]))  # fmt: skip
+    return table

@@ -3,7 +3,8 @@
 The main process is the master: it stores the search, starts N worker
 processes (database-polling loops by default, RQ workers when
 `HPSEARCH_REDIS_URL` is set), and until the search ends it advances it, reaps
-stale trials, restarts dead workers and reports progress. Workers are started
+stale trials, restarts dead workers and reports progress; then it waits for
+the workers to build the search's ensembles. Workers are started
 with the `spawn` method: each opens its own database connection and loads the
 data set once.
 """
@@ -17,12 +18,19 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
 from hpsearch.db import Storage
-from hpsearch.db.records import SearchRecord, TrialRecord
+from hpsearch.db.records import EnsembleRecord, SearchRecord, TrialRecord
 from hpsearch.executors import Executor
 from hpsearch.master import advance, reap
 from hpsearch.settings import Settings
 
-__all__ = ["FINISHED_SEARCH_STATUSES", "Progress", "WorkerPool", "progress_of", "supervise"]
+__all__ = [
+    "FINISHED_SEARCH_STATUSES",
+    "Progress",
+    "WorkerPool",
+    "progress_of",
+    "supervise",
+    "wait_for_ensembles",
+]
 
 FINISHED_SEARCH_STATUSES = frozenset({"completed", "cancelled", "failed"})
 
@@ -102,7 +110,7 @@ def supervise(
     on_tick: Callable[[Progress], None] | None = None,
     tick_s: float = 0.25,
 ) -> Progress:
-    """Drive the search until it ends; returns its final progress."""
+    """Drive the search until it ends and its ensembles are built; returns its final progress."""
     while True:
         if pool is not None:
             pool.ensure()
@@ -111,6 +119,21 @@ def supervise(
         progress = progress_of(storage, search_id)
         if on_tick is not None:
             on_tick(progress)
-        if progress.search.status in FINISHED_SEARCH_STATUSES:
+        if progress.search.status in FINISHED_SEARCH_STATUSES and (
+            storage.pending_ensembles(search_id) == 0
+        ):
             return progress
+        time.sleep(tick_s)
+
+
+def wait_for_ensembles(
+    storage: Storage, ensemble_ids: list[int], pool: WorkerPool | None, tick_s: float = 0.25
+) -> list[EnsembleRecord]:
+    """Poll until the ensembles are built or failed (restarting dead local workers)."""
+    while True:
+        if pool is not None:
+            pool.ensure()
+        records = [storage.get_ensemble(ensemble_id) for ensemble_id in ensemble_ids]
+        if all(record.status in ("completed", "failed") for record in records):
+            return records
         time.sleep(tick_s)

@@ -17,6 +17,7 @@ from hpsearch.errors import HpsearchError
 from hpsearch.executors import QUEUE_NAME
 from hpsearch.settings import Settings, get_settings
 from worker import context as worker_context
+from worker.ensembles import run_ensemble_builds
 from worker.trial import run_trial
 
 __all__ = ["local_worker_loop", "run_rq_worker", "with_retries"]
@@ -52,7 +53,9 @@ def _connect_context(settings: Settings) -> worker_context.WorkerContext:
 def local_worker_loop(
     search_id: int | None = None, idle_sleep_s: float = 0.05, exit_when_done: bool = True
 ) -> None:
-    """Claim and run queued trials (of one search, or any) straight from the database."""
+    """Claim and run queued trials (of one search, or any) straight from the database,
+    then its queued ensemble builds; with `exit_when_done`, return once the search
+    ended and none of its ensembles is queued or being built."""
     settings = get_settings()
     context = _connect_context(settings)
     storage = context.storage
@@ -67,10 +70,15 @@ def local_worker_loop(
                 break
         if ran:
             continue
+        ensemble_ids = storage.queued_ensemble_ids(search_id)
+        if ensemble_ids:
+            run_ensemble_builds(ensemble_ids, context)
+            continue
         if (
             exit_when_done
             and search_id is not None
             and (storage.get_search(search_id).status in _FINISHED_SEARCH)
+            and storage.pending_ensembles(search_id) == 0
         ):
             return
         time.sleep(idle_sleep_s)

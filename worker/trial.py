@@ -11,8 +11,9 @@
    the epoch row and the checkpoint row are committed in one transaction
    (`Storage.commit_epoch`, which also reports a cancel request); after the
    last epoch that same transaction finishes the trial as completed. The
-   rows of checkpoints beyond the keep-policy (`worker.keep`) are deleted in
-   that transaction too, their files after it.
+   rows of checkpoints beyond the search spec's keep-policy (`worker.keep`,
+   the spec's `[checkpoints]` table) are deleted in that transaction too,
+   their files after it.
 5. A trial that ends otherwise (diverged / failed / cancelled, or a retry
    with nothing left to train) finishes with `finish_trial`, under the same
    retry budgets. Then the master's `advance` runs for the search on a
@@ -31,7 +32,7 @@ from typing import Any
 from hpsearch.checkpoints import Checkpoint
 from hpsearch.config import TrainConfig
 from hpsearch.db.records import TrialRecord
-from hpsearch.master import advance
+from hpsearch.master import advance, search_spec
 from hpsearch.nn.train_stats import SCALAR_METRICS
 from hpsearch.training import CheckpointTarget, prepare, run_training
 from worker.beat import TrialWatch, WorkerBeat
@@ -182,7 +183,7 @@ def _train(
     own_epochs = (
         resume.epoch if resume is not None and resume.extra.get("trial_id") == trial.id else 0
     )
-    keeper = CheckpointKeeper()
+    keeper = _keeper_of(context, trial.search_id)
     if trial.attempts > 1:  # a first attempt has no epochs to discard nor checkpoints
         storage.discard_epochs_after(trial.id, context.worker_id, own_epochs)
         keeper.kept = [KeptCheckpoint(c.id, c.epoch, c.path, c.val_accuracy)
@@ -208,6 +209,14 @@ def _train(
     if status == "cancelled" and not watch.cancel.is_set():
         return "failed", "lost ownership of the trial", "infrastructure"
     return status, None if status == "completed" else result.reason, None
+
+
+def _keeper_of(context: WorkerContext, search_id: int) -> CheckpointKeeper:
+    """An empty keeper with the search spec's keep-policy (best k + last m)."""
+    spec = search_spec(context.storage, search_id)
+    policy = spec.checkpoints
+    last = policy.last_to_keep(spec.ensembles)
+    return CheckpointKeeper(keep_best=policy.keep_best, keep_last=last)
 
 
 class _EpochSink:

@@ -15,11 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from hpsearch.db.base import StoreBase
 from hpsearch.db.convert import check_positive, finite_or_none, json_safe, to_record, utc_now
 from hpsearch.db.models import CheckpointRow, EnsembleRow, TrialRow, WorkerRow
 from hpsearch.db.records import CandidateCheckpoint, EnsembleRecord
+from hpsearch.db.searches import best_trial_id_of
+from hpsearch.ensembles.kinds import Availability, check_request, plan_requests
 from hpsearch.errors import ConflictError
 
 __all__ = ["ENSEMBLE_MAX_ATTEMPTS", "EnsembleStore", "configuration_key"]
@@ -31,26 +34,55 @@ class EnsembleStore(StoreBase):
     def create_ensembles(
         self, search_id: int, requests: Sequence[tuple[str, int]]
     ) -> list[EnsembleRecord]:
-        """Queue one ensemble per (kind, size); the caller checked them (`check_request`)."""
-        now = utc_now()
-        rows = [
-            EnsembleRow(
-                search_id=search_id,
-                kind=kind,
-                size=check_positive(size, "size"),
-                status="queued",
-                members=[],
-                figures={},
-                attempts=0,
-                created_at=now,
-            )
-            for kind, size in requests
-        ]
+        """Queue one ensemble per (kind, size), unchecked (see `request_ensemble`)."""
         with self._write() as session:
             self._search_row(session, search_id)
-            session.add_all(rows)
-            session.flush()
-            return [to_record(EnsembleRecord, row) for row in rows]
+            return _add_ensembles(session, search_id, requests)
+
+    def request_ensemble(
+        self, search_id: int, kind: str, size: int | None, seed_stage: int | None = None
+    ) -> EnsembleRecord:
+        """Queue one ensemble after `kinds.check_request` against what the search stored.
+
+        EnsembleError (unknown kind, size beyond the models available, no
+        checkpoints) leaves the database unchanged. `seed_stage`: the stage
+        number of the search's seed trials, if it has one.
+        """
+        with self._write() as session:
+            self._search_row(session, search_id, lock=True)
+            resolved = check_request(kind, size, _availability(session, search_id, seed_stage))
+            (record,) = _add_ensembles(session, search_id, [(kind, resolved)])
+            return record
+
+    def complete_search(
+        self,
+        search_id: int,
+        reason: str | None,
+        requests: Sequence[tuple[str, int]],
+        seed_stage: int | None = None,
+    ) -> list[EnsembleRecord]:
+        """Mark a running search completed and queue its ensembles, in one transaction.
+
+        Kinds with nothing to build from are left out and sizes capped
+        (`kinds.plan_requests`). A search that is no longer running is left
+        alone and [] returned, so two masters finishing it queue them once.
+        """
+        with self._write() as session:
+            row = self._search_row(session, search_id, lock=True)
+            if row.status != "running":
+                return []
+            row.status, row.finished_at = "completed", utc_now()
+            row.best_trial_id = session.scalar(best_trial_id_of(search_id))
+            if reason is not None:
+                row.reason = reason
+            available = _availability(session, search_id, seed_stage)
+            return _add_ensembles(session, search_id, plan_requests(list(requests), available))
+
+    def ensemble_availability(self, search_id: int, seed_stage: int | None) -> Availability:
+        """What the search stored, for `kinds.check_request` (see `request_ensemble`)."""
+        with self._read() as session:
+            self._search_row(session, search_id)
+            return _availability(session, search_id, seed_stage)
 
     def get_ensemble(self, ensemble_id: int) -> EnsembleRecord:
         with self._read() as session:
@@ -193,3 +225,42 @@ class EnsembleStore(StoreBase):
 def configuration_key(params: dict[str, Any]) -> str:
     """One string per distinct sampled configuration (its params, keys sorted)."""
     return json.dumps(params, sort_keys=True, default=str)
+
+
+def _add_ensembles(
+    session: Session, search_id: int, requests: Sequence[tuple[str, int]]
+) -> list[EnsembleRecord]:
+    now = utc_now()
+    rows = [
+        EnsembleRow(search_id=search_id, kind=kind, size=check_positive(size, "size"),
+                    status="queued", members=[], figures={}, attempts=0, created_at=now)
+        for kind, size in requests
+    ]  # fmt: skip
+    session.add_all(rows)
+    session.flush()
+    return [to_record(EnsembleRecord, row) for row in rows]
+
+
+def _availability(session: Session, search_id: int, seed_stage: int | None) -> Availability:
+    """What the search stored, counted from its checkpoint rows (`kinds.Availability`)."""
+    query = (
+        select(CheckpointRow.trial_id, TrialRow.params, TrialRow.stage, TrialRow.status)
+        .join(TrialRow, TrialRow.id == CheckpointRow.trial_id)
+        .where(TrialRow.search_id == search_id)
+        .order_by(CheckpointRow.val_accuracy.desc().nulls_last(), CheckpointRow.id.desc())
+    )
+    rows = session.execute(query).all()
+    if not rows:
+        return Availability(0, 0, 0, 0)
+    best_trial = rows[0][0]
+    seeds = {
+        trial
+        for trial, _, stage, status in rows
+        if seed_stage is not None and stage == seed_stage and status == "completed"
+    }
+    return Availability(
+        checkpoints=len(rows),
+        configurations=len({configuration_key(params) for _, params, _, _ in rows}),
+        best_trial_checkpoints=sum(1 for row in rows if row[0] == best_trial),
+        seed_trials=len(seeds),
+    )

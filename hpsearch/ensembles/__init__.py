@@ -31,6 +31,7 @@ from hpsearch.ensembles.kinds import (
     Availability,
     check_request,
     default_size,
+    plan_requests,
 )
 from hpsearch.ensembles.polyak import average_parameters, refit_batchnorm
 from hpsearch.ensembles.selection import GREEDY_MAX_SIZE, Selection, greedy_selection
@@ -61,5 +62,6 @@ __all__ = [
     "member_from_checkpoint",
     "member_outputs",
     "outputs_from_scores",
+    "plan_requests",
     "refit_batchnorm",
 ]

@@ -20,6 +20,7 @@ bounded by `GREEDY_MAX_SIZE`, not by the number of checkpoints.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from hpsearch.ensembles.selection import GREEDY_MAX_SIZE
 from hpsearch.errors import EnsembleError
@@ -29,12 +30,15 @@ __all__ = [
     "DEFAULT_SIZES",
     "KINDS",
     "Availability",
+    "Kind",
     "check_request",
     "default_size",
+    "plan_requests",
 ]
 
-KINDS = ("seeds", "top_k", "snapshots", "polyak", "greedy")
-DEFAULT_KINDS = ("top_k", "snapshots", "polyak", "greedy")
+Kind = Literal["seeds", "top_k", "snapshots", "polyak", "greedy"]
+KINDS: tuple[str, ...] = ("seeds", "top_k", "snapshots", "polyak", "greedy")
+DEFAULT_KINDS: tuple[Kind, ...] = ("top_k", "snapshots", "polyak", "greedy")
 DEFAULT_SIZES = {"seeds": 5, "top_k": 5, "snapshots": 5, "polyak": 5, "greedy": GREEDY_MAX_SIZE}
 
 
@@ -85,3 +89,21 @@ def check_request(kind: str, size: int | None, available: Availability) -> int:
     if size > limit:
         raise EnsembleError(f"size: {kind} of size {size} needs {size} {what}; there are {limit}")
     return size
+
+
+def plan_requests(
+    requests: list[tuple[str, int]], available: Availability
+) -> list[tuple[str, int]]:
+    """The spec's requests (kind, size) that can be built, sizes capped by what exists.
+
+    Used when a search ends by itself: a kind with nothing to build from is
+    left out instead of failing (an explicit request goes through `check_request`).
+    """
+    if available.checkpoints == 0:
+        return []
+    planned = []
+    for kind, size in requests:
+        limit, _ = _available(check_kind(kind), available)
+        if limit > 0:
+            planned.append((kind, min(size, limit)))
+    return planned

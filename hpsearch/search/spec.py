@@ -29,6 +29,12 @@
     refine = "resample"          # resample | promote | both
     margin = 0.1                 # fraction of the old range width added on each side
 
+    [ensembles]                  # built when the last stage ends (`hpsearch.ensembles.settings`)
+    kinds = ["top_k", "snapshots", "polyak", "greedy"]
+
+    [checkpoints]                # keep-policy of each trial: best k + last m
+    keep_best = 2
+
 Stage k's promotion slots (indexes 0..P-1) continue trials of stage k-1 from
 their checkpoints to `epochs` total; its sample slots (P..trials-1) are new
 samples in the refined space. "resample": P = 0; "promote": P = trials;
@@ -52,6 +58,7 @@ from hpsearch.config import (
     load_toml,
     with_overrides,
 )
+from hpsearch.ensembles.settings import CheckpointPolicy, EnsembleSpec
 from hpsearch.errors import ConfigError
 from hpsearch.search.distributions import Choice, NumericDistribution
 from hpsearch.search.space import DEPTH, Param, SearchSpace, check_conditions
@@ -106,6 +113,8 @@ class SearchSpec(StrictModel):
     eta: float = Field(3.0, gt=1.0, le=100.0)
     widen_on_border: bool = True
     border_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    ensembles: EnsembleSpec = Field(default_factory=EnsembleSpec)
+    checkpoints: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
 
     _search_space: SearchSpace = PrivateAttr()
 

@@ -40,3 +40,15 @@ def test_replace_forgets_the_dropped_and_appends_the_new() -> None:
     again = _checkpoint(4, 0.8)  # the same epoch stored again replaces its entry
     keeper.replace([], again)
     assert keeper.kept == [stored[1], stored[2], again]
+
+
+def test_a_longer_keep_last_keeps_the_newest_snapshots_too() -> None:
+    stored = [_checkpoint(e, a) for e, a in ((1, 0.9), (2, 0.5), (3, 0.4), (4, 0.3))]
+    keeper = CheckpointKeeper(list(stored), keep_best=1, keep_last=3)
+    # Best 1: e1 (0.9); last 3: the new one, e4 and e3; e2 goes.
+    assert keeper.surplus_with_new(0.2) == [stored[1]]
+    assert CheckpointKeeper(list(stored), keep_best=0, keep_last=1).surplus_with_new(0.2) == stored
+    everything = CheckpointKeeper(list(stored), keep_best=2, keep_last=10)
+    assert everything.surplus_with_new(0.1) == []
+    five = CheckpointKeeper(list(stored[1:]), keep_best=0, keep_last=5)
+    assert five.surplus_with_new(0.1) == []  # 3 stored + the new one: all among the last 5
