@@ -3,7 +3,8 @@
     uvicorn --factory api.main:create_app        (settings from HPSEARCH_* variables)
 
 Routers, one per resource: `/searches`, `/searches/{id}/trials` and
-`/trials`, `/datasets`, `/workers`, `/health`; OpenAPI at `/docs` and
+`/trials`, `/searches/{id}/ensembles` and `/ensembles`, `/datasets`,
+`/workers`, `/health`; OpenAPI at `/docs` and
 `/openapi.json`. Every route but `/health` needs a bearer token
 (`api.auth`); bodies are capped (`api.limits`); errors map to status codes as
 `api.errors` says. The storage is opened when the app is created; the
@@ -22,7 +23,7 @@ from api.auth import check_serve_security
 from api.background import MasterLoop
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, LaunchRateLimiter
-from api.routes import datasets, health, searches, trials, workers
+from api.routes import datasets, ensembles, health, searches, trials, workers
 from api.strict import reject_unknown_query
 from hpsearch.checkpoints import FileSystemCheckpointStorage
 from hpsearch.db import open_storage
@@ -82,7 +83,7 @@ def create_app(
     app.state.insecure = insecure
     app.state.master = None
     install_error_handlers(app)
-    for module in (searches, trials, datasets, workers, health):
+    for module in (searches, trials, ensembles, datasets, workers, health):
         app.include_router(module.router)
     app.add_middleware(
         BodySizeLimit,

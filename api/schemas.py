@@ -13,12 +13,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hpsearch.ensembles.kinds import Kind
 from hpsearch.search import SearchSpec
 
 __all__ = [
     "MAX_ID",
     "CheckpointPublic",
     "DatasetPublic",
+    "EnsembleCreate",
+    "EnsembleMemberPublic",
+    "EnsemblePublic",
+    "EnsembleSinglePublic",
     "EpochPublic",
     "ErrorPublic",
     "HealthPublic",
@@ -171,3 +176,69 @@ class HealthPublic(BaseModel):
     status: Literal["ok", "degraded"]
     database: str
     redis: str
+
+
+class EnsembleCreate(BaseModel):
+    """An ensemble to build from a search's checkpoints (`hpsearch.ensembles.kinds`).
+
+    size: members (top_k, snapshots, seeds), checkpoints averaged (polyak) or
+    most picks (greedy); omitted: the kind's default, capped by what exists.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind
+    size: int | None = Field(None, ge=1, le=1000)
+
+
+class EnsembleMemberPublic(BaseModel):
+    """One member: the trial and epoch of its checkpoint and its weight (weights sum to 1).
+
+    polyak's single member is a parameter average: `variant` is "uniform"
+    (the mean of `epochs`) or "ema" (the trainer's running average).
+    """
+
+    trial_id: int | None = None
+    stage: int | None = None
+    epoch: int | None = None
+    val_accuracy: float | None = None
+    weight: float
+    variant: str | None = None
+    epochs: list[int] | None = None
+
+
+class EnsembleSinglePublic(BaseModel):
+    """The search's best single checkpoint by validation accuracy, for comparison."""
+
+    trial_id: int | None = None
+    epoch: int | None = None
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+
+
+class EnsemblePublic(BaseModel):
+    """An ensemble: queued, running, completed (members, figures, file) or failed (error).
+
+    test_accuracy is None without a test split; it never chose anything.
+    diversity: mean pairwise disagreement of the members' validation predictions.
+    figures: every figure of the build (build_s, extra_epochs, greedy's history,
+    polyak's variants, ...).
+    """
+
+    id: int
+    search_id: int
+    kind: str
+    size: int
+    status: Literal["queued", "running", "completed", "failed"]
+    val_accuracy: float | None
+    test_accuracy: float | None
+    best_single: EnsembleSinglePublic | None
+    diversity: float | None
+    members: list[EnsembleMemberPublic]
+    figures: dict[str, Any]
+    error: str | None
+    name: str | None
+    download_url: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from api.schemas import (
     CheckpointPublic,
+    EnsembleMemberPublic,
+    EnsemblePublic,
+    EnsembleSinglePublic,
     EpochPublic,
     SearchDetailPublic,
     SearchPublic,
@@ -15,11 +20,18 @@ from api.schemas import (
     TrialPublic,
 )
 from hpsearch.db import Storage
-from hpsearch.db.records import CheckpointRecord, EpochRecord, SearchRecord, TrialRecord
+from hpsearch.db.records import (
+    CheckpointRecord,
+    EnsembleRecord,
+    EpochRecord,
+    SearchRecord,
+    TrialRecord,
+)
 
 __all__ = [
     "checkpoint_public",
     "downsample",
+    "ensemble_public",
     "search_detail",
     "search_public",
     "trial_detail",
@@ -114,3 +126,27 @@ def trial_detail(
         epochs_recorded=len(curves),
         checkpoints=[checkpoint_public(c) for c in checkpoints],
     )
+
+
+def ensemble_public(ensemble: EnsembleRecord) -> EnsemblePublic:
+    figures = ensemble.figures
+    single = figures.get("best_single")
+    members = [EnsembleMemberPublic(**_known(m, EnsembleMemberPublic)) for m in ensemble.members]
+    best = EnsembleSinglePublic(**_known(single, EnsembleSinglePublic)) if single else None
+    built = ensemble.path is not None and ensemble.status == "completed"
+    name = ensemble.path.rsplit("/", 1)[-1] if built and ensemble.path else None
+    return EnsemblePublic(
+        id=ensemble.id, search_id=ensemble.search_id, kind=ensemble.kind, size=ensemble.size,
+        status=ensemble.status, val_accuracy=ensemble.val_accuracy,
+        test_accuracy=ensemble.test_accuracy, best_single=best,
+        diversity=figures.get("diversity"), members=members, figures=figures,
+        error=ensemble.error, name=name,
+        download_url=f"/ensembles/{ensemble.id}/file" if built else None,
+        created_at=ensemble.created_at, started_at=ensemble.started_at,
+        finished_at=ensemble.finished_at,
+    )  # fmt: skip
+
+
+def _known(values: dict[str, Any], schema: type[BaseModel]) -> dict[str, Any]:
+    """The entries of `values` that `schema` declares (stored documents may hold more)."""
+    return {key: value for key, value in values.items() if key in schema.model_fields}

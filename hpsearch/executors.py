@@ -31,6 +31,7 @@ __all__ = [
     "Executor",
     "LocalExecutor",
     "RQExecutor",
+    "ensemble_job_id_for",
     "job_id_for",
     "make_executor",
 ]
@@ -81,6 +82,10 @@ class LocalExecutor:
 
 def job_id_for(trial_id: int) -> str:
     return f"trial-{trial_id}"
+
+
+def ensemble_job_id_for(first_ensemble_id: int) -> str:
+    return f"ensembles-{first_ensemble_id}"
 
 
 class RQExecutor:
@@ -152,7 +157,7 @@ class RQExecutor:
             self.queue.enqueue_call(
                 "worker.ensembles.run_ensemble_builds",
                 args=(list(ensemble_ids),),
-                job_id=f"ensembles-{ensemble_ids[0]}",
+                job_id=ensemble_job_id_for(ensemble_ids[0]),
                 timeout=-1,
                 result_ttl=60,
                 failure_ttl=24 * 3600,

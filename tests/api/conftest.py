@@ -30,6 +30,7 @@ from hpsearch.db import open_storage
 from hpsearch.executors import RQExecutor
 from hpsearch.settings import Settings
 from worker.context import WorkerContext
+from worker.ensembles import run_ensemble_builds
 from worker.trial import run_trial
 
 
@@ -61,6 +62,7 @@ def executor(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RQExec
     """An RQ executor on a private queue, with job ids private to this test."""
     prefix = f"apitest-{uuid.uuid4().hex[:10]}"
     monkeypatch.setattr(executors, "job_id_for", lambda trial_id: f"{prefix}-trial-{trial_id}")
+    monkeypatch.setattr(executors, "ensemble_job_id_for", lambda first: f"{prefix}-ens-{first}")
     rq_executor = RQExecutor(redis_url, queue_name=prefix)
     yield rq_executor
     rq_executor.queue.delete(delete_jobs=True)
@@ -92,7 +94,7 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
 
 
 class ThreadWorker:
-    """Pops the private queue's jobs and runs their trials with `run_trial`."""
+    """Pops the private queue's jobs: trials (`run_trial`) and ensemble builds."""
 
     def __init__(self, settings: Settings, executor: RQExecutor) -> None:
         storage = open_storage(settings.resolved_database_url)
@@ -130,7 +132,10 @@ class ThreadWorker:
                 continue
             job, _ = popped
             try:
-                self.results.append(run_trial(int(job.args[0]), self.context))
+                if job.func_name == "worker.ensembles.run_ensemble_builds":
+                    self.results.extend(run_ensemble_builds(job.args[0], self.context))
+                else:
+                    self.results.append(run_trial(int(job.args[0]), self.context))
             finally:
                 job.delete()  # like RQ with result_ttl=0
 

@@ -2,11 +2,12 @@
 
 Checks: schemathesis's defaults (server errors, status codes, content types,
 response schemas and headers, negative data rejection, ignored authentication,
-...) except `positive_data_acceptance` on the three operations whose inputs
+...) except `positive_data_acceptance` on the four operations whose inputs
 are checked beyond what JSON Schema can say: a spec's space names and ranges
-against the training config (`POST /searches`, `PATCH /searches/{id}`) and an
-upload's bytes (`POST /datasets`); there a schema-valid but meaningless
-document is rightly a 422.
+against the training config (`POST /searches`, `PATCH /searches/{id}`), an
+upload's bytes (`POST /datasets`) and an ensemble's size against the models
+the search stored (`POST /searches/{id}/ensembles`); there a schema-valid but
+meaningless document is rightly a 422.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ from hpsearch.settings import Settings
 
 pytestmark = pytest.mark.service
 
-SEMANTIC_OPERATIONS = {"POST /searches", "PATCH /searches/{search_id}", "POST /datasets"}
+SEMANTIC_OPERATIONS = {
+    "POST /searches",
+    "PATCH /searches/{search_id}",
+    "POST /datasets",
+    "POST /searches/{search_id}/ensembles",
+}
 MIN_REQUESTS = 1000
 REQUESTS: dict[str, int] = {}
 
@@ -56,6 +62,7 @@ def api_schema(
     prefix = f"apifuzz-{uuid.uuid4().hex[:10]}"
     with pytest.MonkeyPatch.context() as patch, postgres_schema_url(postgres_url) as url:
         patch.setattr(executors, "job_id_for", lambda trial_id: f"{prefix}-trial-{trial_id}")
+        patch.setattr(executors, "ensemble_job_id_for", lambda first: f"{prefix}-ens-{first}")
         executor = RQExecutor(redis_url, queue_name=prefix)
         settings_ = Settings(
             home=root, database_url=url, redis_url=redis_url, data_root=root,
