@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hpsearch.db.base import StoreBase
+from hpsearch.db.clock import database_now
 from hpsearch.db.convert import check_positive, finite_or_none, json_safe, to_record, utc_now
 from hpsearch.db.models import CheckpointRow, EnsembleRow, TrialRow, WorkerRow
 from hpsearch.db.records import CandidateCheckpoint, EnsembleRecord
@@ -162,15 +163,19 @@ class EnsembleStore(StoreBase):
         self, stale_after_s: float, now: datetime | None = None
     ) -> list[EnsembleRecord]:
         """Builds whose worker row is gone or silent for `stale_after_s`: queued again, or
-        failed after ENSEMBLE_MAX_ATTEMPTS. Returns the changed rows."""
-        cutoff = (now or utc_now()) - timedelta(seconds=stale_after_s)
-        alive = select(WorkerRow.id).where(WorkerRow.last_heartbeat >= cutoff)
-        query = (
-            select(EnsembleRow)
-            .where(EnsembleRow.status == "running", EnsembleRow.worker_id.not_in(alive))
-            .with_for_update(skip_locked=True)
-        )
+        failed after ENSEMBLE_MAX_ATTEMPTS. Returns the changed rows.
+
+        Silence is judged by the database server's clock (`hpsearch.db.clock`;
+        `now`, if given, stands in for it), like the trials' heartbeats.
+        """
         with self._write() as session:
+            cutoff = (now or database_now(session)) - timedelta(seconds=stale_after_s)
+            alive = select(WorkerRow.id).where(WorkerRow.last_heartbeat >= cutoff)
+            query = (
+                select(EnsembleRow)
+                .where(EnsembleRow.status == "running", EnsembleRow.worker_id.not_in(alive))
+                .with_for_update(skip_locked=True)
+            )
             rows = session.scalars(query).all()
             for row in rows:
                 reason = f"worker {row.worker_id} stopped while building"
