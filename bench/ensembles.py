@@ -10,9 +10,10 @@ validation, like every ensemble; the test split only reports):
 
 Printed per data set and kind: median validation and test accuracy, the median
 test gain over the best single model (points), how often the kind beats or
-ties it, and the cost: median build seconds (outputs of members included the
-first time they are computed) and extra training epochs (seeds only). Timings
-depend on the machine's load; compare kinds measured in the same run.
+ties it, and the cost: median seconds of the worker's build (loading members
+and computing their validation/test outputs the first time a kind of the job
+needs them, so kinds built later reuse them) and extra training epochs (seeds
+only). Timings depend on the machine's load; compare kinds measured in the same run.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def summarize(dataset: str, runs: list[dict[str, Any]], kinds: list[str]) -> Non
     print(f"\n{dataset}: {len(runs)} searches, median search time "
           f"{statistics.median(r['search_s'] for r in runs):.1f} s")  # fmt: skip
     header = f"{'kind':12} {'val':>7} {'test':>7} {'gain pts':>9} {'>= single':>10} "
-    print(header + f"{'build s':>8} {'+epochs':>8}")
+    print(header + f"{'cost s':>8} {'+epochs':>8}")
     print(
         f"{'best single':12} {statistics.median(singles_val):7.4f} "
         f"{statistics.median(singles_test):7.4f} {0.0:9.2f} {'-':>10} {0.0:8.2f} {0:8d}"
@@ -113,7 +114,7 @@ def summarize(dataset: str, runs: list[dict[str, Any]], kinds: list[str]) -> Non
         print(f"{kind:12} {statistics.median(row['val_accuracy'] for row in done):7.4f} "
               f"{statistics.median(row['test_accuracy'] for row in done):7.4f} "
               f"{statistics.median(gains):9.2f} {f'{wins}/{len(done)}':>10} "
-              f"{statistics.median(row['build_s'] for row in done):8.2f} "
+              f"{statistics.median(row['cost_s'] for row in done):8.2f} "
               f"{int(statistics.median(row['extra_epochs'] for row in done)):8d}")  # fmt: skip
     if "greedy" in kinds and "top_k" in kinds:
         pairs = [(r["kinds"]["greedy"], r["kinds"]["top_k"]) for r in runs

@@ -217,7 +217,7 @@ def ensemble_row(ensemble: EnsembleRecord, settings: Settings) -> dict[str, Any]
         "status": ensemble.status, "error": ensemble.error,
         "val_accuracy": ensemble.val_accuracy, "test_accuracy": ensemble.test_accuracy,
         "best_single": figures.get("best_single"), "members": figures.get("members"),
-        "diversity": figures.get("diversity"), "build_s": figures.get("build_s"),
+        "diversity": figures.get("diversity"), "cost_s": figures.get("cost_s"),
         "extra_epochs": figures.get("extra_epochs"), "path": path,
     }  # fmt: skip
 
@@ -237,5 +237,5 @@ def ensemble_table(rows: list[dict[str, Any]]) -> Table:
             continue
         table.add_row(row["kind"], str(row["members"]), _fmt(row["val_accuracy"]),
                       _fmt(row["test_accuracy"]), _fmt(row["diversity"], 3),
-                      _fmt(row["build_s"], 2), str(row["extra_epochs"]))  # fmt: skip
+                      _fmt(row["cost_s"], 2), str(row["extra_epochs"]))  # fmt: skip
     return table

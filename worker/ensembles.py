@@ -9,6 +9,10 @@
    (`hpsearch.ensembles.build`), write the ensemble file atomically under the
    search's checkpoint folder, then store members, figures and the file's
    path. Any error fails that ensemble with the message; the others go on.
+   `cost_s` is this ensemble's seconds from the request check to the file
+   write (loading its members and computing their outputs, when an earlier
+   kind of the same job has not already); `extra_epochs` the epochs trained
+   only for it (the seed trials', for `seeds`).
 
 The CPU work happens here, never in the API process.
 """
@@ -16,6 +20,7 @@ The CPU work happens here, never in the API process.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -87,6 +92,7 @@ def _build_one(
     data: Dataset,
     cache: OutputCache,
 ) -> str:
+    started = time.perf_counter()
     storage, seed_stage = context.storage, seed_stage_of(spec)
     available = storage.ensemble_availability(record.search_id, seed_stage)
     size = check_request(record.kind, record.size, available)
@@ -98,6 +104,7 @@ def _build_one(
                       seed_trials)  # fmt: skip
     built = build(record.kind, size, pool, data, cache)
     built.figures["extra_epochs"] = _extra_epochs(context, record.kind, pool)
+    built.figures["cost_s"] = round(time.perf_counter() - started, 4)
     name = ensemble_name(built.figures["val_accuracy"], record.id, record.kind)
     ids = {"search_id": record.search_id, "ensemble_id": record.id}
     checkpoint = ensemble_to_checkpoint(built.ensemble, built.figures, ids)

@@ -11,7 +11,8 @@ test outputs once and serves them to every kind built in the same job.
   with its validation and test accuracy (the test split never chooses anything),
 - diversity: mean pairwise disagreement of the distinct members (`combine.disagreement`),
 - members / picks: distinct members and weighted picks, build_s: seconds spent
-  on this kind (members' outputs included the first time they are computed),
+  in `build` on this kind (members' outputs included the first time they are
+  computed; loading the members is the caller's),
 - kind-specific facts: greedy's accuracy history, polyak's variants.
 """
 
