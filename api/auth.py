@@ -1,8 +1,10 @@
 """Bearer-token authentication.
 
 Tokens come from `HPSEARCH_API_TOKENS` (a JSON list). Every route but
-`/health` requires `Authorization: Bearer <token>`; a missing or unknown token
-gets 401 with `WWW-Authenticate: Bearer`. Tokens are compared in constant
+`/health` requires `Authorization: Bearer <token>` or the dashboard's session
+cookie (`api.session`: exchanged for a token at `POST /session`, with a CSRF
+check on unsafe methods); a missing or unknown token gets 401 with
+`WWW-Authenticate: Bearer`. Tokens are compared in constant
 time and never logged or echoed: the rest of the API knows a caller only by
 `token_id`, the first 12 hex digits of the token's SHA-256.
 
@@ -20,6 +22,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.session import SESSION_COOKIE, check_csrf, read_session
 from hpsearch.errors import ConfigError
 
 __all__ = [
@@ -62,11 +65,21 @@ async def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> str:
-    """The caller's token id; raises 401 for a missing or unknown bearer token."""
+    """The caller's token id; raises 401 for a missing or unknown bearer token or session.
+
+    Without an Authorization header the session cookie is tried; an unsafe
+    request it authenticates must pass `api.session.check_csrf` (else 403).
+    """
     tokens: tuple[bytes, ...] = request.app.state.api_tokens
     if not tokens and request.app.state.insecure:
         return INSECURE_TOKEN_ID
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    if credentials is None:
+        session = read_session(request.cookies.get(SESSION_COOKIE), tokens)
+        if session is None:
+            raise _unauthorized("missing bearer token")
+        check_csrf(request, session)
+        return session.token_id
+    if credentials.scheme.lower() != "bearer":
         raise _unauthorized("missing bearer token")
     offered = credentials.credentials.encode("utf-8", "surrogatepass")
     matched = False

@@ -3,10 +3,13 @@
     uvicorn --factory api.main:create_app        (settings from HPSEARCH_* variables)
 
 Routers, one per resource: `/searches`, `/searches/{id}/trials` and
-`/trials`, `/searches/{id}/ensembles` and `/ensembles`, `/datasets`,
-`/workers`, `/health`; OpenAPI at `/docs` and
-`/openapi.json`. Every route but `/health` needs a bearer token
-(`api.auth`); bodies are capped (`api.limits`); errors map to status codes as
+`/trials`, `/searches/{id}/ensembles` and `/ensembles`, the figures of a
+search and a trial (`/searches/{id}/points`, `/curves`, `/timeline`,
+`/trials/{id}/figures`), `/datasets`, `/workers`, `/health`, `/session`
+(browser sign-in); OpenAPI at `/docs` and `/openapi.json`. The dashboard's
+pages (`api.dashboard`) are served under `/`. Every route but `/health` and
+`/session` needs a bearer token or a session cookie (`api.auth`,
+`api.session`); bodies are capped (`api.limits`); errors map to status codes as
 `api.errors` says. The storage is opened when the app is created; the
 lifespan starts the in-process master (`api.background`) and closes the
 storage at shutdown.
@@ -21,9 +24,20 @@ from fastapi import Depends, FastAPI
 
 from api.auth import check_serve_security
 from api.background import MasterLoop
+from api.dashboard import router as dashboard_router
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, LaunchRateLimiter
-from api.routes import datasets, ensembles, health, searches, trials, workers
+from api.routes import (
+    datasets,
+    ensembles,
+    health,
+    search_figures,
+    searches,
+    session,
+    trial_figures,
+    trials,
+    workers,
+)
 from api.strict import reject_unknown_query
 from hpsearch.checkpoints import FileSystemCheckpointStorage
 from hpsearch.db import open_storage
@@ -83,8 +97,20 @@ def create_app(
     app.state.insecure = insecure
     app.state.master = None
     install_error_handlers(app)
-    for module in (searches, trials, ensembles, datasets, workers, health):
+    for module in (
+        searches,
+        search_figures,
+        trials,
+        trial_figures,
+        ensembles,
+        datasets,
+        workers,
+        health,
+        session,
+    ):
         app.include_router(module.router)
+    app.include_router(searches.upload_router)
+    app.include_router(dashboard_router)
     app.add_middleware(
         BodySizeLimit,
         json_bytes=settings.max_json_bytes,

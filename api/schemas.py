@@ -31,6 +31,9 @@ __all__ = [
     "SearchDetailPublic",
     "SearchPublic",
     "SearchUpdate",
+    "SessionCreate",
+    "SessionPublic",
+    "SpecUpload",
     "StagePublic",
     "TrialCountsPublic",
     "TrialDetailPublic",
@@ -55,6 +58,26 @@ class SearchUpdate(BaseModel):
     concurrency: int | None = Field(None, ge=1, le=10_000)
 
 
+class SpecUpload(BaseModel):
+    """A search spec file's text, as the dashboard's upload form reads it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255, description="ends in .toml or .json")
+    content: str = Field(description="the file's text (TOML, or JSON for a .json file)")
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=4096, description="an API token")
+
+
+class SessionPublic(BaseModel):
+    csrf_token: str = Field(description="send as X-CSRF-Token with unsafe requests")
+    expires_at: int = Field(description="Unix time at which the session ends")
+
+
 class ErrorPublic(BaseModel):
     detail: str
 
@@ -68,6 +91,7 @@ class TrialCountsPublic(BaseModel):
     cancelled: int
     total: int
     planned: int = Field(description="trials the spec's stages plan in all")
+    epochs_trained: int = Field(0, description="epochs committed (against budget_epochs)")
 
 
 class SearchPublic(BaseModel):

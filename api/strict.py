@@ -33,8 +33,8 @@ async def reject_unknown_query(request: Request) -> None:
         return
     route = request.scope.get("route")
     path = getattr(route, "path_format", None)
-    if path is None:
-        return
+    if path is None or not getattr(route, "include_in_schema", True):
+        return  # the dashboard's pages check their own query parameters
     method = "GET" if request.method == "HEAD" else request.method
     allowed = _declared_query_names(request).get((method, path), frozenset())
     unknown = sorted(set(request.query_params) - allowed)

@@ -47,7 +47,10 @@ def _planned_trials(spec: dict[str, Any]) -> int:
 def search_public(storage: Storage, search: SearchRecord) -> SearchPublic:
     counts = storage.trial_counts(search.id)
     progress = TrialCountsPublic(
-        **counts, total=sum(counts.values()), planned=_planned_trials(search.spec)
+        **counts,
+        total=sum(counts.values()),
+        planned=_planned_trials(search.spec),
+        epochs_trained=storage.epochs_trained(search.id),
     )
     fields = dict(vars(search))
     fields.pop("spec")

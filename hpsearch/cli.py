@@ -10,6 +10,7 @@
     hpsearch worker                     serve trials (RQ with HPSEARCH_REDIS_URL, else local)
     hpsearch master                     advance every running search and reap stale trials
     hpsearch serve                      the REST API (and, by default, the master) with uvicorn
+    hpsearch dashboard                  the API and its dashboard on 127.0.0.1, a fresh token
 
 Settings come from `HPSEARCH_*` environment variables (`hpsearch.settings`).
 Errors in user input print one clear message and exit with status 2.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import typer
@@ -28,6 +29,10 @@ from rich.console import Console
 
 from hpsearch import report
 from hpsearch.errors import HpsearchError
+
+if TYPE_CHECKING:
+    from api.dashboard.serve import DashboardThread
+    from hpsearch.settings import Settings
 
 __all__ = ["app"]
 
@@ -152,6 +157,10 @@ def run(
     spec_path: ConfigPath,
     workers: Annotated[int, typer.Option(min=1, max=256, help="worker processes")] = 2,
     as_json: JsonFlag = False,
+    dashboard: Annotated[
+        bool, typer.Option(help="serve the dashboard on 127.0.0.1 while the search runs")
+    ] = False,
+    dashboard_port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
 ) -> None:
     """Run a whole coarse-to-fine search on this machine and print the leaderboard.
 
@@ -176,6 +185,7 @@ def run(
         search_id = create_search(storage, spec, executor)
     except (HpsearchError, ValueError) as error:
         raise _fail(error) from error
+    server = _start_dashboard(settings, dashboard_port) if dashboard else None
     pool = WorkerPool(workers, search_id, settings.redis_url)
     try:
         with report.SearchProgress(console, spec, disable=as_json) as progress:
@@ -186,12 +196,36 @@ def run(
     finally:
         pool.stop()
     report.print_search(console, storage, final.search, settings, as_json)
+    if server is not None:
+        console.print("search finished; the dashboard stays up until Ctrl-C")
+        _wait_for_interrupt(server)
     if final.search.status != "completed":
         console.print(
             f"[bold red]search {search_id} {final.search.status}:[/] {final.search.reason}",
             highlight=False,
         )
         raise typer.Exit(1)
+
+
+def _start_dashboard(settings: Settings, port: int) -> DashboardThread:
+    """The dashboard beside a running search (its master is this process: api_master off)."""
+    from api.dashboard.serve import DashboardThread, announce, with_fresh_token
+
+    dashboard_settings, token = with_fresh_token(settings, api_master=False)
+    try:
+        server = DashboardThread(dashboard_settings, port).start()
+    except HpsearchError as error:
+        raise _fail(error) from error
+    typer.echo(announce(port, token))
+    return server
+
+
+def _wait_for_interrupt(server: DashboardThread) -> None:
+    try:
+        while server.thread.is_alive():
+            server.thread.join(0.5)
+    except KeyboardInterrupt:
+        server.stop()
 
 
 @app.command()
@@ -318,3 +352,25 @@ def serve(
     except HpsearchError as error:
         raise _fail(error) from error
     uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8080,
+) -> None:
+    """Serve the API and its dashboard on 127.0.0.1 over the configured database (the SQLite
+    file by default), with a fresh random token printed once, like `optuna-dashboard`."""
+    import uvicorn
+
+    from api.dashboard.serve import DASHBOARD_HOST, announce, with_fresh_token
+    from api.main import create_app
+    from hpsearch.settings import get_settings
+
+    settings, token = with_fresh_token(get_settings())
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        application = create_app(settings)
+    except HpsearchError as error:
+        raise _fail(error) from error
+    typer.echo(announce(port, token))
+    uvicorn.run(application, host=DASHBOARD_HOST, port=port, log_level="info")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -15,6 +17,7 @@ from api.deps import (
     TokenDep,
 )
 from api.errors import ERROR_RESPONSES
+from api.limits import LaunchRateLimiter
 from api.schemas import (
     MAX_ID,
     ErrorPublic,
@@ -22,6 +25,7 @@ from api.schemas import (
     SearchDetailPublic,
     SearchPublic,
     SearchUpdate,
+    SpecUpload,
 )
 from api.views import search_detail, search_public
 from hpsearch.admission import admit_search
@@ -29,12 +33,20 @@ from hpsearch.db import Storage
 from hpsearch.errors import ConfigError
 from hpsearch.executors import Executor
 from hpsearch.master import advance, create_search
-from hpsearch.search import parse_search_spec
+from hpsearch.search import SearchSpec, parse_search_spec
+from hpsearch.settings import Settings
 
-__all__ = ["router"]
+__all__ = ["router", "upload_router"]
 
 router = APIRouter(
     prefix="/searches",
+    tags=["searches"],
+    dependencies=[Depends(require_token)],
+    responses={code: {**body, "model": ErrorPublic} for code, body in ERROR_RESPONSES.items()},
+)
+# `POST /search-specs` (a spec file's text) lives outside /searches/ so no method of
+# /searches/{search_id} can shadow it.
+upload_router = APIRouter(
     tags=["searches"],
     dependencies=[Depends(require_token)],
     responses={code: {**body, "model": ErrorPublic} for code, body in ERROR_RESPONSES.items()},
@@ -77,6 +89,58 @@ def launch_search(
     one over the server's caps, or one whose data set is missing or malformed
     (read with the workers' loader) is a 422 naming the field.
     """
+    return _launch(spec, caller, storage, executor, settings, limiter)
+
+
+@upload_router.post("/search-specs", status_code=201, responses=_RATE_LIMITED)
+def upload_search(
+    upload: SpecUpload,
+    caller: TokenDep,
+    storage: StorageDep,
+    executor: ExecutorDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> SearchDetailPublic:
+    """Launch a search from a spec file's text (TOML, or JSON for a `.json` file).
+
+    The dashboard's upload form sends the file here; it is parsed and then
+    validated exactly like `POST /searches` (422 naming the field, nothing stored).
+    """
+    return _launch(_parse_upload(upload), caller, storage, executor, settings, limiter)
+
+
+def _parse_upload(upload: SpecUpload) -> SearchSpec:
+    """The validated spec of an uploaded file; ConfigError names the field (under content)."""
+    name = upload.filename.lower()
+    try:
+        if name.endswith(".json"):
+            raw = json.loads(upload.content)
+        elif name.endswith(".toml"):
+            raw = tomllib.loads(upload.content)
+        else:
+            raise ConfigError("filename: must end in .toml or .json")
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"content: invalid {name.rsplit('.', 1)[-1].upper()}: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError("content: a search spec must be a table (a JSON object)")
+    reject_nul(raw, "content")
+    try:
+        return parse_search_spec(raw, source="content")
+    except ConfigError as error:
+        lines = [line.strip().removeprefix("<root>") for line in str(error).splitlines()[1:]]
+        raise ConfigError(
+            "\n".join(f"content.{line}".replace(".:", ":") for line in lines)
+        ) from error
+
+
+def _launch(
+    spec: SearchSpec,
+    caller: str,
+    storage: Storage,
+    executor: Executor,
+    settings: Settings,
+    limiter: LaunchRateLimiter,
+) -> SearchDetailPublic:
     limiter.check(caller)
     raw = spec.model_dump(mode="json")
     for key, value in raw.items():

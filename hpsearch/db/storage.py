@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from hpsearch.db.engine import create_db_engine, hide_password, safe_url
 from hpsearch.db.ensembles import EnsembleStore
+from hpsearch.db.figures import FigureQueries
 from hpsearch.db.metrics import MetricStore
 from hpsearch.db.migrate import upgrade_to_head
 from hpsearch.db.queries import TrialQueries
@@ -26,7 +27,9 @@ from hpsearch.settings import get_settings
 __all__ = ["Storage", "open_storage"]
 
 
-class Storage(SearchStore, TrialStore, TrialQueries, MetricStore, WorkerStore, EnsembleStore):
+class Storage(
+    SearchStore, TrialStore, TrialQueries, MetricStore, WorkerStore, EnsembleStore, FigureQueries
+):
     """Searches, stages, trials, epochs, checkpoints, workers and ensembles, over one engine.
 
     Safe to share between threads; each process opens its own (engines do

@@ -2,12 +2,13 @@
 
 Checks: schemathesis's defaults (server errors, status codes, content types,
 response schemas and headers, negative data rejection, ignored authentication,
-...) except `positive_data_acceptance` on the four operations whose inputs
-are checked beyond what JSON Schema can say: a spec's space names and ranges
-against the training config (`POST /searches`, `PATCH /searches/{id}`), an
-upload's bytes (`POST /datasets`) and an ensemble's size against the models
-the search stored (`POST /searches/{id}/ensembles`); there a schema-valid but
-meaningless document is rightly a 422.
+...) except `positive_data_acceptance` on the operations whose inputs are
+checked beyond what JSON Schema can say: a spec's space names and ranges
+against the training config (`POST /searches`, `POST /search-specs`,
+`PATCH /searches/{id}`), an upload's bytes (`POST /datasets`), an ensemble's
+size against the models the search stored (`POST /searches/{id}/ensembles`)
+and a sign-in token (`POST /session`: a schema-valid random token is rightly
+a 401); there a schema-valid but meaningless document is rightly refused.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ pytestmark = pytest.mark.service
 
 SEMANTIC_OPERATIONS = {
     "POST /searches",
+    "POST /search-specs",
     "PATCH /searches/{search_id}",
     "POST /datasets",
     "POST /searches/{search_id}/ensembles",
+    "POST /session",
 }
 MIN_REQUESTS = 1000
 REQUESTS: dict[str, int] = {}
