@@ -44,7 +44,7 @@ def _image_shape(config: dict[str, Any]) -> tuple[int, int, int] | None:
     preprocess = config.get("preprocess") or {}
     if preprocess.get("pca_components") or preprocess.get("whiten"):
         return None
-    return IMAGE_SHAPES.get((config.get("data") or {}).get("source"))
+    return IMAGE_SHAPES.get(str((config.get("data") or {}).get("source")))
 
 
 def _image_input(storage: Storage, trial_id: int) -> bool:
