@@ -51,6 +51,7 @@ class Dashboard:
     api: httpx.Client
     search_id: int
     server_log: Path
+    service: Service
     problems: list[str] = field(default_factory=list)
 
     def url(self, path: str) -> str:
@@ -78,7 +79,8 @@ def dashboard(
 ) -> Iterator[Dashboard]:
     home = tmp_path_factory.mktemp("dashboard")
     with postgres_schema_url(postgres_url) as database_url, redis_database(redis_url) as redis:
-        service = Service(home=home, database_url=database_url, redis_url=redis)
+        # Generous staleness: a loaded CI machine must not requeue the trials under test.
+        service = Service(home=home, database_url=database_url, redis_url=redis, stale_after_s=60)
         port = free_port()
         env = service.env(
             HPSEARCH_API_TOKENS=json.dumps([TOKEN]),
@@ -100,8 +102,8 @@ def dashboard(
             service.start_worker()
             response = api.post("/searches", json=browser_spec(trials=80))
             assert response.status_code == 201, response.text
-            yield Dashboard(api.base_url.__str__().rstrip("/"), storage, api,
-                            response.json()["id"], log_path)  # fmt: skip
+            yield Dashboard(str(api.base_url).rstrip("/"), storage, api,
+                            response.json()["id"], log_path, service)  # fmt: skip
         finally:
             service.stop_workers()
             server.terminate()

@@ -76,6 +76,8 @@ def status_in_db(dashboard: Dashboard) -> str:
 def test_pause_resume_and_cancel_buttons_change_the_search_in_the_database(
     page: Any, dashboard: Dashboard
 ) -> None:
+    search = dashboard.storage.get_search(dashboard.search_id)
+    assert search.status == "running", (search.reason, dashboard.service.logs()[-3000:])
     for button, status in [("pause", "paused"), ("resume", "running"), ("cancel", "cancelled")]:
         page.wait_for_selector(f"#{button}:not([disabled])", timeout=TIMEOUT_MS)
         page.click(f"#{button}")

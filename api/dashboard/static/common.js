@@ -93,6 +93,7 @@ export function draw(element, traces, layout) {
   const base = { margin: { t: 30, r: 20, b: 50, l: 60 }, hovermode: "closest" };
   window.Plotly.react(element, traces, { ...base, ...layout }, { displaylogo: false, responsive: true });
   element.dataset.drawn = String(Number(element.dataset.drawn || 0) + 1);
+  element.dataset.drawnAt = String(performance.now());
 }
 
 // Resolve once plotly.min.js (a deferred classic script) has run.
