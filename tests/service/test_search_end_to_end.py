@@ -55,6 +55,14 @@ def test_local_mode_runs_every_stage_with_the_right_trial_counts(local_service: 
     assert summary["status"] == "completed"
     assert summary["counts"]["completed"] == 6
     assert Path(summary["best_checkpoint"]).is_file()
+    # `hpsearch run` ends once a worker built the default ensembles, printed beside the best
+    # single model; their files sit among the checkpoints.
+    kinds = [(e["kind"], e["status"]) for e in summary["ensembles"]]
+    assert kinds == [(k, "completed") for k in ("top_k", "snapshots", "polyak", "greedy")]
+    assert all(Path(e["path"]).is_file() for e in summary["ensembles"])
+    assert {e["best_single"]["val_accuracy"] for e in summary["ensembles"]} == {
+        max(e["best_single"]["val_accuracy"] for e in summary["ensembles"])
+    }
     storage = open_storage(local_service.database_url)
     try:
         _assert_all_stages_ran(storage, summary["search_id"], STAGES)
