@@ -105,6 +105,8 @@ def predict(
 
     try:
         record = load_checkpoint(checkpoint)
+        if is_ensemble(record) and ema:
+            raise ValueError("--ema: an ensemble file's members are used as stored")
         if is_ensemble(record):
             ensemble = ensemble_from_checkpoint(record)
             loaded = ensemble.models[0]

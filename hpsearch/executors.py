@@ -63,6 +63,10 @@ class Executor(Protocol):
         """Make these queued ensemble builds reach a worker (one job builds them all)."""
         ...
 
+    def ensembles_lost(self, first_ensemble_id: int) -> bool:
+        """Whether the job of the batch starting at this queued ensemble is gone."""
+        ...
+
 
 class LocalExecutor:
     """Local worker processes poll the database for queued trials."""
@@ -78,6 +82,9 @@ class LocalExecutor:
 
     def enqueue_ensembles(self, ensemble_ids: Sequence[int]) -> None:
         return None  # local workers claim queued ensembles from the database too
+
+    def ensembles_lost(self, first_ensemble_id: int) -> bool:
+        return False
 
 
 def job_id_for(trial_id: int) -> str:
@@ -164,6 +171,19 @@ class RQExecutor:
             )
         except RedisError as error:
             raise QueueError(f"cannot enqueue ensembles on {self._safe_url()}: {error}") from error
+
+    def ensembles_lost(self, first_ensemble_id: int) -> bool:
+        """True when job `ensembles-<id>` is missing, finished, failed or started long ago."""
+        from redis.exceptions import RedisError
+        from rq.job import Job
+
+        key = Job.key_for(ensemble_job_id_for(first_ensemble_id))
+        try:
+            status, started_at = self.connection.hmget(key, ["status", "started_at"])
+        except RedisError as error:
+            raise QueueError(f"cannot read jobs from {self._safe_url()}: {error}") from error
+        assert not isinstance(status, str) and not isinstance(started_at, str)  # bytes replies
+        return not self._is_live(status, started_at, datetime.now(UTC))
 
     def lost(self, trial_ids: Sequence[int]) -> list[int]:
         """Queued trials whose job is missing, finished, failed, or started long ago.

@@ -16,7 +16,7 @@ master (`hpsearch master`, and the API process through `api.background`):
 heartbeating (within their retry budget, else fails them) and enqueues them,
 and enqueues again every queued trial the queue has lost (e.g. a flushed
 Redis; see `RQExecutor.lost`); ensemble builds of a silent worker are queued
-again too.
+again, and queued ones whose job the queue lost are enqueued again.
 
 When a search ends, `complete_with_ensembles` marks it completed and queues
 the ensembles of its spec's `[ensembles]` table in the same transaction; a
@@ -38,7 +38,7 @@ from typing import Any
 
 from hpsearch.db import Storage, open_storage
 from hpsearch.db.records import NewTrial, SearchRecord, StageRecord, TrialRecord
-from hpsearch.executors import Executor, make_executor
+from hpsearch.executors import CLAIM_GRACE_S, Executor, make_executor
 from hpsearch.search import (
     FinishSearch,
     PromoteTrial,
@@ -218,6 +218,9 @@ def reap(storage: Storage, executor: Executor, stale_after_s: float) -> list[Tri
     executor.enqueue(executor.lost(queued))
     stale_builds = storage.requeue_stale_ensembles(stale_after_s)
     executor.enqueue_ensembles([record.id for record in stale_builds if record.status == "queued"])
+    for ensemble_ids in storage.queued_ensembles(older_than_s=CLAIM_GRACE_S).values():
+        if executor.ensembles_lost(ensemble_ids[0]):
+            executor.enqueue_ensembles(ensemble_ids)
     for search_id in {trial.search_id for trial in reaped if trial.status != "queued"}:
         advance(storage, search_id, executor)
     return reaped

@@ -107,6 +107,20 @@ class EnsembleStore(StoreBase):
         with self._read() as session:
             return list(session.scalars(query.order_by(EnsembleRow.id)).all())
 
+    def queued_ensembles(self, older_than_s: float) -> dict[int, list[int]]:
+        """Ids of ensembles queued for more than `older_than_s` (database clock), by search."""
+        with self._read() as session:
+            cutoff = database_now(session) - timedelta(seconds=older_than_s)
+            rows = session.execute(
+                select(EnsembleRow.search_id, EnsembleRow.id)
+                .where(EnsembleRow.status == "queued", EnsembleRow.created_at < cutoff)
+                .order_by(EnsembleRow.id)
+            ).all()
+        grouped: dict[int, list[int]] = {}
+        for search_id, ensemble_id in rows:
+            grouped.setdefault(search_id, []).append(ensemble_id)
+        return grouped
+
     def pending_ensembles(self, search_id: int) -> int:
         """How many of the search's ensembles are queued or running."""
         query = select(func.count()).where(

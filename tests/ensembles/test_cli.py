@@ -56,6 +56,8 @@ def test_predict_with_an_ensemble_file_equals_the_in_process_ensemble(home: Path
     np.savez(home / "data" / "wide.npz", X=np.zeros((3, 9), dtype=np.float32))
     code, output = invoke("predict", str(path), "wide.npz")
     assert code == 2 and "take 5 features" in output
+    code, output = invoke("predict", str(path), "new.npz", "--ema")
+    assert code == 2 and "--ema" in output
 
 
 def test_an_ensemble_of_a_search_without_checkpoints_is_refused_and_nothing_stored(
