@@ -116,8 +116,8 @@ def notes_stages(budget: int) -> list[dict[str, Any]]:
     ]
 
 
-def hpsearch_spec(method: str, seed: int, budget: int, space: dict[str, Any]) -> SearchSpec:
-    """The spec each hpsearch method runs; raises ConfigError when core lacks a feature."""
+def raw_spec(method: str, seed: int, budget: int, space: dict[str, Any]) -> dict[str, Any]:
+    """The spec each hpsearch method runs, as a user writes it (TOML / JSON fields)."""
     raw: dict[str, Any] = {
         "name": f"bench-{method}",
         "base": BASE,
@@ -129,7 +129,12 @@ def hpsearch_spec(method: str, seed: int, budget: int, space: dict[str, Any]) ->
         raw.update(stages=notes_stages(budget), asynchronous=False)
     elif method == "tpe":
         raw["sampler"] = "tpe"
-    return parse_search_spec(raw, source=f"bench {method}")
+    return raw
+
+
+def hpsearch_spec(method: str, seed: int, budget: int, space: dict[str, Any]) -> SearchSpec:
+    """`raw_spec` parsed; raises ConfigError when the search core lacks a feature."""
+    return parse_search_spec(raw_spec(method, seed, budget, space), source=f"bench {method}")
 
 
 @dataclass

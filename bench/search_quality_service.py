@@ -36,6 +36,7 @@ from search_quality import (
     make_study,
     optuna_objective,
     optuna_strategy,
+    raw_spec,
 )
 
 from hpsearch.checkpoints import FileSystemCheckpointStorage
@@ -104,7 +105,7 @@ def run_hpsearch_service(method: str, budget: int, space: dict[str, Any]) -> dic
     with tempfile.TemporaryDirectory(prefix="hpsearch-bench-") as folder:
         home = Path(folder)
         spec_path = home / "spec.json"
-        spec_path.write_text(json.dumps(spec.model_dump(mode="json", exclude_none=True)))
+        spec_path.write_text(json.dumps(raw_spec(method, 0, budget, space)))
         storage = open_storage(f"sqlite:///{home / 'hpsearch.db'}")  # migrated before the run
         env = {**os.environ, "HPSEARCH_HOME": str(home)}
         env.pop("HPSEARCH_DATABASE_URL", None)
@@ -113,7 +114,8 @@ def run_hpsearch_service(method: str, budget: int, space: dict[str, Any]) -> dic
         command = [*HPSEARCH, "run", str(spec_path), "--workers", str(WORKERS), "--json"]
         log_path = home / "run.log"
         with log_path.open("w") as log:
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, env=env, cwd=home, stdout=log,
+                                       stderr=subprocess.STDOUT)  # fmt: skip
             monitor = CheckpointMonitor(storage, home, spec.base.data, start)
             while process.poll() is None:
                 searches = storage.list_searches()
