@@ -33,6 +33,7 @@ import argparse
 import math
 import statistics
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,6 +332,10 @@ def quality_table(seeds: int, budgets: list[int], methods: list[str], data: Prep
                 except ConfigError as error:
                     tally.missing = str(error).splitlines()[-1].split(" (got")[0]
                     print(f"budget {budget} {METHOD_NAMES[method]}: not run: {tally.missing}")
+                    continue
+                except Exception as error:  # a bug in one method must not lose the others
+                    tally.missing = f"failed: {type(error).__name__}: {error}"
+                    traceback.print_exc()
                     continue
                 seconds = time.monotonic() - scorer.start
                 tally.scores.append(scorer.test_accuracy)
