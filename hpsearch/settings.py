@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     data_root: Path = Path(".")
     checkpoint_root: Path | None = None
+    # Prepared (preprocessed) data sets, memory-mapped by every worker (hpsearch.data.prepared).
+    prepared_root: Path | None = None
     heartbeat_s: float = Field(2.0, gt=0.0)
     stale_after_s: float = Field(10.0, gt=0.0)
     api_tokens: list[str] = Field(default_factory=list)
@@ -52,6 +54,10 @@ class Settings(BaseSettings):
     @property
     def resolved_checkpoint_root(self) -> Path:
         return (self.checkpoint_root or self.home / "checkpoints").resolve()
+
+    @property
+    def resolved_prepared_root(self) -> Path:
+        return (self.prepared_root or self.home / "prepared").resolve()
 
 
 @lru_cache(maxsize=1)

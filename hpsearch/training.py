@@ -44,9 +44,10 @@ __all__ = [
 EpochCallback = Callable[[dict[str, Any], str | None], None]
 
 
-def prepare(config: TrainConfig, data_root: Path) -> PreparedData:
-    """The config's data set, preprocessed, loaded once per process."""
-    return prepare_data_cached(config.data, config.preprocess, Path(data_root))
+def prepare(config: TrainConfig, data_root: Path, store_root: Path | None = None) -> PreparedData:
+    """The config's data set, preprocessed, loaded once per process (memory-mapped from
+    `store_root`, shared by the processes of a host, when given)."""
+    return prepare_data_cached(config.data, config.preprocess, Path(data_root), store_root)
 
 
 def model_config(config: TrainConfig, input_dim: int, output_dim: int) -> MLPConfig:

@@ -1,9 +1,10 @@
 """The per-process state of a worker: settings, storage, checkpoints, executor, identity.
 
 Created lazily once per process (engines and Redis connections do not survive
-a fork) and reused across trials, together with the per-process data cache of
-`hpsearch.data.prepare_data_cached`. BLAS is pinned to one thread per worker:
-N workers on N cores beat N workers fighting over N×N BLAS threads.
+a fork) and reused across trials, together with the data cache of
+`hpsearch.data.prepare_data_cached` (memory-mapped from the shared prepared
+store). BLAS is pinned to one thread per worker: N workers on N cores beat
+N workers fighting over N×N BLAS threads.
 """
 
 from __future__ import annotations

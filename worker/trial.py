@@ -178,7 +178,8 @@ def _train(
 ) -> str | tuple[str, str | None, str | None]:
     storage = context.storage
     config = TrainConfig.model_validate(trial.config)
-    prepared = prepare(config, context.settings.data_root)
+    settings = context.settings
+    prepared = prepare(config, settings.data_root, settings.resolved_prepared_root)
     resume = _resume_point(context, trial)
     own_epochs = (
         resume.epoch if resume is not None and resume.extra.get("trial_id") == trial.id else 0
