@@ -30,6 +30,7 @@ the API process (cluster mode). A parsed spec is cached per process.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -239,10 +240,17 @@ def master_tick(storage: Storage, executor: Executor, stale_after_s: float) -> i
 
 
 def run_master_loop(tick_s: float = 1.0, settings: Settings | None = None) -> None:
-    """`hpsearch master`: `master_tick` every `tick_s` seconds."""
+    """`hpsearch master`: `master_tick` every `tick_s` seconds.
+
+    A tick that fails (the database or Redis restarting) is logged and the
+    next one tries again: the master reconnects by itself.
+    """
     settings = settings or get_settings()
     storage = open_storage(settings.resolved_database_url)
     executor = make_executor(settings.redis_url)
     while True:
-        master_tick(storage, executor, settings.stale_after_s)
+        try:
+            master_tick(storage, executor, settings.stale_after_s)
+        except Exception as error:  # retried at the next tick; the database is the truth
+            print(f"event=master_tick_failed error={error!r}", file=sys.stderr, flush=True)
         time.sleep(tick_s)

@@ -3,7 +3,8 @@
 Both call `worker.trial.run_trial`, in the same process for every trial (no
 fork per job): the data set is loaded and preprocessed once per process.
 A worker that cannot reach the database or Redis says so and retries with a
-growing delay instead of crashing in a loop.
+growing delay instead of crashing in a loop; an RQ worker that loses Redis
+mid-job starts serving again once Redis answers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hpsearch.errors import HpsearchError
 from hpsearch.executors import QUEUE_NAME
@@ -103,7 +104,29 @@ def run_rq_worker(redis_url: str | None = None, burst: bool = False) -> None:
         except Exception as error:  # redis raises its own ConnectionError family
             raise ConnectionError(str(error)) from error
 
-    with_retries(f"Redis at {url.split('@')[-1]}", ping)
+    where = f"Redis at {url.split('@')[-1]}"
+    with_retries(where, ping)
     _connect_context(settings)
     queue = Queue(QUEUE_NAME, connection=connection)
-    TrialWorker([queue], connection=connection).work(burst=burst, logging_level="WARNING")
+    while not _serve_rq(TrialWorker([queue], connection=connection), burst):
+        with_retries(where, ping)
+
+
+def _serve_rq(rq_worker: Any, burst: bool) -> bool:
+    """Run RQ's loop; False when it ended on a lost Redis (or another error), to start again.
+
+    RQ survives a lost connection while it waits for a job, but quits when it
+    loses Redis while recording a job's end; the trial's end is in the
+    database already, so the worker serves on once Redis answers again.
+    """
+    from redis.exceptions import RedisError
+
+    try:
+        rq_worker.work(burst=burst, logging_level="WARNING")
+    except RedisError as error:
+        print(f"event=rq_loop_ended error={error!r}", file=sys.stderr, flush=True)
+    if burst or rq_worker._stop_requested:
+        return True
+    print("event=rq_loop_restarting", file=sys.stderr, flush=True)
+    time.sleep(1.0)
+    return False

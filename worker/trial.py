@@ -32,6 +32,7 @@ from typing import Any
 from hpsearch.checkpoints import Checkpoint
 from hpsearch.config import TrainConfig
 from hpsearch.db.records import TrialRecord
+from hpsearch.errors import StorageError
 from hpsearch.master import advance, search_spec
 from hpsearch.nn.train_stats import SCALAR_METRICS
 from hpsearch.training import CheckpointTarget, prepare, run_training
@@ -80,6 +81,8 @@ def _run_claimed(
         return _train(context, trial, watch)
     except MemoryError:
         return "failed", "out of memory", "oom"
+    except StorageError as exception:  # the database went away mid-trial: retried
+        return "failed", str(exception), "infrastructure"
     except Exception as exception:  # recorded as the failure reason
         detail = traceback.format_exception_only(exception)[-1].strip()
         return "failed", detail, "error"

@@ -115,7 +115,7 @@ class NativeCluster:
         started = ClusterProcess(service, process, log_path)
         self.processes.append(started)
         if service == "api":
-            wait_until(self.api_answers, 90, "the API's /health\n" + self.logs())
+            wait_until(self.api_answers, 90, lambda: "the API's /health\n" + self.logs())
         return started
 
     def start_topology(self, workers: int) -> None:

