@@ -1,6 +1,7 @@
 """The FastAPI application: `create_app(settings)`, served by `hpsearch serve`.
 
     uvicorn --factory api.main:create_app        (settings from HPSEARCH_* variables)
+    hpsearch serve --workers N                   (N processes of `serve_app`)
 
 Routers, one per resource: `/searches`, `/searches/{id}/trials` and
 `/trials`, `/searches/{id}/ensembles` and `/ensembles`, the figures of a
@@ -17,6 +18,7 @@ storage at shutdown.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,11 +44,14 @@ from api.strict import reject_unknown_query
 from hpsearch.checkpoints import FileSystemCheckpointStorage
 from hpsearch.db import open_storage
 from hpsearch.executors import Executor, make_executor
+from hpsearch.logs import configure_logging
 from hpsearch.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["SERVE_INSECURE_ENV", "create_app", "serve_app"]
 
 API_VERSION = "1"
+# Set by `hpsearch serve --insecure` (after its own checks) for the processes it starts.
+SERVE_INSECURE_ENV = "HPSEARCH_SERVE_INSECURE"
 
 
 def create_app(
@@ -71,7 +76,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = None
         if settings.api_master:
-            loop = MasterLoop(storage, executor, settings.stale_after_s, settings.master_tick_s)
+            loop = MasterLoop(storage, executor, settings.stale_after_s, settings.master_tick_s,
+                              settings.worker_prune_after_s)  # fmt: skip
             loop.start()
         app.state.master = loop
         try:
@@ -118,3 +124,17 @@ def create_app(
         upload_paths=frozenset({"/datasets"}),
     )
     return app
+
+
+def serve_app() -> FastAPI:
+    """The app of one `hpsearch serve` process (uvicorn's factory, once per process).
+
+    Logs are structured (`hpsearch.logs`); the process lowers its CPU
+    priority by HPSEARCH_API_NICE so that reading the API never starves the
+    training workers on a shared machine.
+    """
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    if settings.api_nice:
+        os.nice(settings.api_nice)
+    return create_app(settings, insecure=os.environ.get(SERVE_INSECURE_ENV) == "1")

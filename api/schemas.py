@@ -165,6 +165,20 @@ class CheckpointPublic(BaseModel):
     download_url: str
 
 
+class TrialEventPublic(BaseModel):
+    """One state change of a trial: when, what, the status after it, worker, attempt, why."""
+
+    at: datetime
+    event: Literal[
+        "created", "claimed", "completed", "diverged", "failed", "cancelled",
+        "cancel_requested", "requeued", "handed_back", "reaped",
+    ]  # fmt: skip
+    status: Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
+    worker_id: str | None
+    attempt: int
+    reason: str | None
+
+
 class TrialDetailPublic(TrialPublic):
     """A trial with its configuration, timestamps of its status, curves and checkpoints."""
 
@@ -175,6 +189,9 @@ class TrialDetailPublic(TrialPublic):
     curves: list[EpochPublic]
     epochs_recorded: int = Field(description="epochs committed, before any downsampling")
     checkpoints: list[CheckpointPublic]
+    events: list[TrialEventPublic] = Field(
+        description="the trial's history, oldest first: every state change"
+    )
 
 
 class DatasetPublic(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,6 +18,7 @@ from api.schemas import (
     StagePublic,
     TrialCountsPublic,
     TrialDetailPublic,
+    TrialEventPublic,
     TrialPublic,
 )
 from hpsearch.db import Storage
@@ -35,6 +37,7 @@ __all__ = [
     "search_detail",
     "search_public",
     "trial_detail",
+    "trial_etag",
     "trial_public",
 ]
 
@@ -116,10 +119,25 @@ def _epoch_public(epoch: EpochRecord, include_stats: bool) -> EpochPublic:
     return EpochPublic(**fields, stats=epoch.stats if include_stats else None)
 
 
+def trial_etag(trial: TrialRecord, max_points: int | None, include_stats: bool) -> str:
+    """A weak ETag of `trial_detail` from the trial row alone (one cheap read).
+
+    Every change a detail shows moves the row too: an epoch commit (curves,
+    checkpoints) raises last_epoch and the heartbeat, a state change (an
+    event) its status, attempts or cancel flag; so equal rows, equal details.
+    """
+    key = repr((sorted(vars(trial).items()), max_points, include_stats)).encode()
+    return f'W/"{hashlib.blake2b(key, digest_size=12).hexdigest()}"'
+
+
 def trial_detail(
-    storage: Storage, trial_id: int, max_points: int | None, include_stats: bool
+    storage: Storage,
+    trial_id: int,
+    max_points: int | None,
+    include_stats: bool,
+    trial: TrialRecord | None = None,
 ) -> TrialDetailPublic:
-    trial = storage.get_trial(trial_id)
+    trial = trial or storage.get_trial(trial_id)
     curves = storage.trial_curves(trial_id)
     kept = [curves[i] for i in downsample(len(curves), max_points)]
     checkpoints = storage.list_checkpoints(trial_id)
@@ -128,6 +146,7 @@ def trial_detail(
         curves=[_epoch_public(epoch, include_stats) for epoch in kept],
         epochs_recorded=len(curves),
         checkpoints=[checkpoint_public(c) for c in checkpoints],
+        events=[TrialEventPublic(**vars(event)) for event in storage.trial_events(trial_id)],
     )
 
 

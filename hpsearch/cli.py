@@ -19,6 +19,7 @@ Errors in user input print one clear message and exit with status 2.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -28,7 +29,8 @@ import typer
 from rich.console import Console
 
 from hpsearch import report
-from hpsearch.errors import HpsearchError
+from hpsearch.errors import HpsearchError, NotFoundError
+from hpsearch.logs import configure_logging
 
 if TYPE_CHECKING:
     from api.dashboard.serve import DashboardThread
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
+KEEP_ALIVE_S = 75  # longer than clients keep idle connections: no close racing a request
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 
@@ -178,6 +181,10 @@ def run(
     from hpsearch.settings import get_settings
 
     settings = get_settings()
+    # The progress display owns the terminal: only warnings and errors are logged
+    # (by this process and the worker processes it starts) unless asked otherwise.
+    os.environ.setdefault("HPSEARCH_LOG_LEVEL", "warning")
+    configure_logging(settings.log_format, os.environ["HPSEARCH_LOG_LEVEL"])
     try:
         spec = load_search_spec(spec_path)
         admit_search(spec, settings)
@@ -252,8 +259,12 @@ def submit(spec_path: ConfigPath) -> None:
 
 
 @app.command()
-def status(search_id: int, as_json: JsonFlag = False) -> None:
-    """Show a search's progress, stages, border warnings and leaderboard."""
+def status(
+    search_id: int,
+    trial: Annotated[int | None, typer.Option(help="show this trial's event history")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a search's progress, stages, border warnings, leaderboard and recent trial events."""
     from hpsearch.db import open_storage
     from hpsearch.settings import get_settings
 
@@ -261,9 +272,18 @@ def status(search_id: int, as_json: JsonFlag = False) -> None:
     try:
         storage = open_storage(settings.resolved_database_url)
         search = storage.get_search(search_id)
+        if trial is not None and storage.get_trial(trial).search_id != search_id:
+            raise NotFoundError(f"trial {trial} is not a trial of search {search_id}")
+        events = storage.trial_events(trial) if trial is not None else None
     except HpsearchError as error:
         raise _fail(error) from error
-    report.print_search(console, storage, search, settings, as_json)
+    if events is None:
+        report.print_search(console, storage, search, settings, as_json)
+    elif as_json:
+        typer.echo(json.dumps({"trial_id": trial, "events": [vars(e) for e in events]},
+                              default=str))  # fmt: skip
+    else:
+        report.print_events(console, events, f"trial {trial}: every state change")
 
 
 @app.command()
@@ -329,31 +349,44 @@ def master(
     """Advance every running search and reap stale trials, forever."""
     from hpsearch.master import run_master_loop
 
-    run_master_loop(tick_s)
+    configure_logging()
+    try:
+        run_master_loop(tick_s)
+    except HpsearchError as error:
+        raise _fail(error) from error
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="API processes (the master runs in one)")
+    ] = 1,
     insecure: Annotated[
         bool, typer.Option(help="allow no API token (127.0.0.1 only): local use")
     ] = False,
 ) -> None:
-    """Serve the REST API (api.main:create_app); refuses to start without a token."""
+    """Serve the REST API (api.main:serve_app) with uvicorn; refuses to start without a token."""
     import uvicorn
 
     from api.auth import check_serve_security
-    from api.main import create_app
+    from api.main import SERVE_INSECURE_ENV, create_app
     from hpsearch.settings import get_settings
 
     settings = get_settings()
     try:
         check_serve_security(settings.api_tokens, host, insecure)
-        application = create_app(settings, insecure=insecure)
+        if workers == 1:  # fail here, not in a child process, when the database is away
+            create_app(settings, insecure=insecure)
     except HpsearchError as error:
         raise _fail(error) from error
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    os.environ[SERVE_INSECURE_ENV] = "1" if insecure else "0"
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(
+        "api.main:serve_app", factory=True, host=host, port=port, workers=workers,
+        log_config=None, timeout_keep_alive=KEEP_ALIVE_S, backlog=4096,
+    )  # fmt: skip
 
 
 @app.command()

@@ -47,8 +47,8 @@ _MARKER_PREFIX = "hpsearch:enqueued:"
 
 
 class Executor(Protocol):
-    def enqueue(self, trial_ids: Sequence[int]) -> None:
-        """Make these queued trials reach a worker."""
+    def enqueue(self, trial_ids: Sequence[int], at_front: bool = False) -> None:
+        """Make these queued trials reach a worker (`at_front`: before every waiting trial)."""
         ...
 
     def lost(self, trial_ids: Sequence[int]) -> list[int]:
@@ -71,8 +71,8 @@ class Executor(Protocol):
 class LocalExecutor:
     """Local worker processes poll the database for queued trials."""
 
-    def enqueue(self, trial_ids: Sequence[int]) -> None:
-        return None
+    def enqueue(self, trial_ids: Sequence[int], at_front: bool = False) -> None:
+        return None  # workers take retries first (`Storage.queued_trial_ids`)
 
     def lost(self, trial_ids: Sequence[int]) -> list[int]:
         return []
@@ -113,8 +113,11 @@ class RQExecutor:
         self.connection = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30)
         self.queue = Queue(queue_name, connection=self.connection)
 
-    def enqueue(self, trial_ids: Sequence[int]) -> None:
+    def enqueue(self, trial_ids: Sequence[int], at_front: bool = False) -> None:
         """One job per trial, unless another caller enqueued it within DEDUPE_WINDOW_S.
+
+        `at_front` (retries: a requeued or handed-back trial) pushes the jobs
+        to the head of the queue, so they run before trials queued after them.
 
         Two masters advancing a search at the same moment both see its new
         trials; a short-lived `SET NX` marker per trial lets only one of them
@@ -128,7 +131,8 @@ class RQExecutor:
         try:
             fresh = self._first_to_enqueue(trial_ids)
             if fresh:
-                self.queue.enqueue_many([self._job_data(trial_id) for trial_id in fresh])
+                jobs = [self._job_data(trial_id, at_front) for trial_id in fresh]
+                self.queue.enqueue_many(jobs)
         except RedisError as error:
             raise QueueError(f"cannot enqueue trials on {self._safe_url()}: {error}") from error
 
@@ -141,9 +145,10 @@ class RQExecutor:
         first = pipeline.execute()
         return [trial_id for trial_id, won in zip(trial_ids, first, strict=True) if won]
 
-    def _job_data(self, trial_id: int) -> Any:
+    def _job_data(self, trial_id: int, at_front: bool = False) -> Any:
         return self.queue.prepare_data(
             "worker.trial.run_trial",
+            at_front=at_front,
             args=(trial_id,),
             job_id=job_id_for(trial_id),
             timeout=-1,

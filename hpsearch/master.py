@@ -30,7 +30,7 @@ the API process (cluster mode). A parsed spec is cached per process.
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -40,6 +40,7 @@ from typing import Any
 from hpsearch.db import Storage, open_storage
 from hpsearch.db.records import NewTrial, SearchRecord, StageRecord, TrialRecord
 from hpsearch.executors import CLAIM_GRACE_S, Executor, make_executor
+from hpsearch.logs import log_event
 from hpsearch.search import (
     FinishSearch,
     PromoteTrial,
@@ -210,11 +211,26 @@ def _new_trial(spec: SearchSpec, action: SampleTrial | PromoteTrial) -> NewTrial
     )
 
 
-def reap(storage: Storage, executor: Executor, stale_after_s: float) -> list[TrialRecord]:
-    """Requeue stale trials and re-enqueue lost ones; returns the trials requeued or failed."""
+def reap(
+    storage: Storage,
+    executor: Executor,
+    stale_after_s: float,
+    prune_workers_after_s: float = 3600.0,
+) -> list[TrialRecord]:
+    """Requeue stale trials and re-enqueue lost ones; returns the trials requeued or failed.
+
+    Requeued trials go to the front of the queue. Silent workers are marked
+    dead, and rows of workers stopped or dead for `prune_workers_after_s` deleted.
+    """
     reaped = storage.reap_stale(stale_after_s)
     requeued = [trial.id for trial in reaped if trial.status == "queued"]
-    executor.enqueue(requeued)
+    executor.enqueue(requeued, at_front=True)
+    dead, pruned = storage.reap_workers(stale_after_s, prune_workers_after_s)
+    for worker_id in dead:
+        log_event("master", "worker.dead", logging.WARNING, worker_id=worker_id,
+                  silent_for_s=stale_after_s)  # fmt: skip
+    if pruned:
+        log_event("master", "workers.pruned", count=pruned)
     queued = [trial_id for trial_id in storage.queued_trial_ids() if trial_id not in requeued]
     executor.enqueue(executor.lost(queued))
     stale_builds = storage.requeue_stale_ensembles(stale_after_s)
@@ -227,12 +243,17 @@ def reap(storage: Storage, executor: Executor, stale_after_s: float) -> list[Tri
     return reaped
 
 
-def master_tick(storage: Storage, executor: Executor, stale_after_s: float) -> int:
+def master_tick(
+    storage: Storage,
+    executor: Executor,
+    stale_after_s: float,
+    prune_workers_after_s: float = 3600.0,
+) -> int:
     """One pass of the periodic master: reap, then advance every running search.
 
     Returns how many searches were advanced.
     """
-    reap(storage, executor, stale_after_s)
+    reap(storage, executor, stale_after_s, prune_workers_after_s)
     searches = storage.list_searches(limit=MAX_SEARCHES_PER_TICK, status="running")
     for search in searches:
         advance(storage, search.id, executor)
@@ -248,9 +269,11 @@ def run_master_loop(tick_s: float = 1.0, settings: Settings | None = None) -> No
     settings = settings or get_settings()
     storage = open_storage(settings.resolved_database_url)
     executor = make_executor(settings.redis_url)
+    log_event("master", "master.started", tick_s=tick_s, database=storage.url)
     while True:
         try:
-            master_tick(storage, executor, settings.stale_after_s)
+            master_tick(storage, executor, settings.stale_after_s, settings.worker_prune_after_s)
         except Exception as error:  # retried at the next tick; the database is the truth
-            print(f"event=master_tick_failed error={error!r}", file=sys.stderr, flush=True)
+            log_event("master", "master.tick_failed", logging.WARNING,
+                      error=f"{type(error).__name__}: {error}")  # fmt: skip
         time.sleep(tick_s)

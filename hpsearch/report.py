@@ -7,6 +7,7 @@ on stdout instead, for machines.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from hpsearch.config import TrainConfig
 from hpsearch.db import Storage
-from hpsearch.db.records import EnsembleRecord, SearchRecord, TrialRecord
+from hpsearch.db.records import EnsembleRecord, SearchRecord, TrialEventRecord, TrialRecord
 from hpsearch.nn.trainer import TrainResult
 from hpsearch.runner import Progress as SearchState
 from hpsearch.search import SearchSpec
@@ -29,10 +30,14 @@ __all__ = [
     "ensemble_row",
     "ensemble_table",
     "print_checks",
+    "print_events",
     "print_search",
     "print_summary",
     "train_summary",
 ]
+
+
+RECENT_EVENTS = 20
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -173,12 +178,14 @@ def print_search(
             best = max(records, key=lambda record: record.val_accuracy or 0.0)
             best_checkpoint = str(settings.resolved_checkpoint_root / best.path)
     trial_counts = storage.trial_counts(search.id)
+    events = storage.search_events(search.id, limit=RECENT_EVENTS)
     document = {
         "search_id": search.id, "name": search.name, "status": search.status,
         "reason": search.reason, "counts": trial_counts,
         "stages": [{"stage": s.stage, "space": s.space, "warnings": s.warnings} for s in stages],
         "leaderboard": [_trial_row(trial) for trial in leaders],
         "best_checkpoint": best_checkpoint,
+        "events": [vars(event) for event in events],
     }  # fmt: skip
     ensembles = [ensemble_row(e, settings) for e in storage.list_ensembles(search.id)]
     document["ensembles"] = ensembles
@@ -206,6 +213,7 @@ def print_search(
     console.print(f"best checkpoint: {best_checkpoint}")
     if ensembles:
         console.print(ensemble_table(ensembles))
+    print_events(console, events, f"last {RECENT_EVENTS} trial events (oldest first)")
 
 
 def ensemble_row(ensemble: EnsembleRecord, settings: Settings) -> dict[str, Any]:
@@ -239,3 +247,15 @@ def ensemble_table(rows: list[dict[str, Any]]) -> Table:
                       _fmt(row["test_accuracy"]), _fmt(row["diversity"], 3),
                       _fmt(row["cost_s"], 2), str(row["extra_epochs"]))  # fmt: skip
     return table
+
+
+def print_events(console: Console, events: Sequence[TrialEventRecord], title: str) -> None:
+    """A table of trial events: time, trial, event, status, attempt, worker, reason."""
+    table = Table(title=title)
+    for column in ("time (UTC)", "trial", "event", "status", "attempt", "worker", "reason"):
+        table.add_column(column, no_wrap=column != "reason")
+    for event in events:
+        table.add_row(event.at.strftime("%H:%M:%S.%f")[:-3], str(event.trial_id), event.event,
+                      event.status, str(event.attempt), event.worker_id or "",
+                      event.reason or "")  # fmt: skip
+    console.print(table)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,8 +27,15 @@ class Settings(BaseSettings):
     checkpoint_root: Path | None = None
     # Prepared (preprocessed) data sets, memory-mapped by every worker (hpsearch.data.prepared).
     prepared_root: Path | None = None
-    heartbeat_s: float = Field(2.0, gt=0.0)
-    stale_after_s: float = Field(10.0, gt=0.0)
+    # A worker beats every heartbeat_s; a trial silent for stale_after_s is requeued by the
+    # next master tick (kill -> requeued within stale_after_s + master_tick_s).
+    heartbeat_s: float = Field(1.0, gt=0.0)
+    stale_after_s: float = Field(5.0, gt=0.0)
+    # Rows of workers stopped or dead for this long are deleted by the reaper.
+    worker_prune_after_s: float = Field(3600.0, gt=0.0)
+    # Structured logs (hpsearch.logs): key=value lines or JSON lines, and the level.
+    log_format: Literal["kv", "json"] = "kv"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     api_tokens: list[str] = Field(default_factory=list)
     # Request limits of the REST API (api/); caps on a search (hpsearch.admission, checked by
     # hpsearch run / submit and POST /searches); the in-process master.
@@ -43,6 +51,9 @@ class Settings(BaseSettings):
     max_features: int = Field(32_768, ge=1)
     max_data_bytes: int = Field(1024**3, ge=1)
     api_master: bool = True
+    # `hpsearch serve` processes add this to their nice value (0: unchanged), so that the
+    # API yields the CPU to training workers on a shared machine.
+    api_nice: int = Field(5, ge=0, le=19)
     master_tick_s: float = Field(1.0, gt=0.0)
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +19,11 @@ from typing import Any
 from hpsearch.checkpoints import FileSystemCheckpointStorage
 from hpsearch.db import Storage, open_storage
 from hpsearch.executors import Executor, make_executor
+from hpsearch.logs import log_event
 from hpsearch.settings import Settings, get_settings
 from worker.beat import WorkerBeat
 
-__all__ = ["WorkerContext", "get_context", "make_context", "pin_blas_threads"]
+__all__ = ["WorkerContext", "close_context", "get_context", "make_context", "pin_blas_threads"]
 
 
 @dataclass
@@ -35,6 +37,8 @@ class WorkerContext:
     queue_thresholds: dict[int, tuple[int, float]] = field(default_factory=dict)
     advancer: Any = None  # worker.trial._Advancer, started on the first finished trial
     beat: WorkerBeat | None = None  # the heartbeat thread of this process
+    # Set when the worker is asked to stop (SIGTERM): its trial is handed back at once.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 _context: WorkerContext | None = None
@@ -60,8 +64,10 @@ def make_context(settings: Settings | None = None) -> WorkerContext:
     host = socket.gethostname()
     worker_id = f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     storage.register_worker(worker_id, host, os.getpid())
-    beat = WorkerBeat(storage, worker_id, settings.heartbeat_s)
+    beat = WorkerBeat(storage, worker_id, settings.heartbeat_s, host, os.getpid())
     beat.start()
+    log_event("worker", "worker.started", worker_id=worker_id, host=host, pid=os.getpid(),
+              queue="rq" if settings.redis_url else "database")  # fmt: skip
     return WorkerContext(
         settings=settings,
         storage=storage,
@@ -70,6 +76,18 @@ def make_context(settings: Settings | None = None) -> WorkerContext:
         worker_id=worker_id,
         beat=beat,
     )
+
+
+def close_context(context: WorkerContext, reason: str = "stopped") -> None:
+    """Stop the beat and deregister the worker (its row becomes `stopped`)."""
+    if context.beat is not None:
+        context.beat.stop()
+    try:
+        context.storage.deregister_worker(context.worker_id)
+    except Exception as error:  # the reaper marks it dead instead
+        log_event("worker", "worker.deregister_failed", worker_id=context.worker_id,
+                  error=f"{type(error).__name__}: {error}")  # fmt: skip
+    log_event("worker", "worker.stopped", worker_id=context.worker_id, reason=reason)
 
 
 def get_context() -> WorkerContext:

@@ -2,20 +2,26 @@
 
 Both call `worker.trial.run_trial`, in the same process for every trial (no
 fork per job): the data set is loaded and preprocessed once per process.
-A worker that cannot reach the database or Redis says so and retries with a
-growing delay instead of crashing in a loop; an RQ worker that loses Redis
-mid-job starts serving again once Redis answers.
+A worker that cannot reach the database or Redis logs `worker.connection_lost`
+and retries with a growing delay (then `worker.reconnected`) instead of
+crashing in a loop; an RQ worker that loses Redis mid-job starts serving
+again once Redis answers. SIGTERM (or SIGINT) stops a worker cleanly: its
+running trial stops between two iterations and is handed back to the queue
+at once, then the worker deregisters (`worker.stopped`).
 """
 
 from __future__ import annotations
 
-import sys
+import logging
+import signal
 import time
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, TypeVar
 
 from hpsearch.errors import HpsearchError
 from hpsearch.executors import QUEUE_NAME
+from hpsearch.logs import configure_logging, log_event
 from hpsearch.settings import Settings, get_settings
 from worker import context as worker_context
 from worker.ensembles import run_ensemble_builds
@@ -31,24 +37,43 @@ def with_retries(
     what: str, action: Callable[[], T], max_delay_s: float = 30.0, attempts: int | None = None
 ) -> T:
     """Call `action` until it succeeds, logging each failure to stderr with a backoff."""
-    delay, attempt = 1.0, 0
+    delay, attempt, lost_at = 1.0, 0, None
     while True:
         attempt += 1
         try:
-            return action()
+            result = action()
         except (HpsearchError, OSError, ConnectionError) as error:
             if attempts is not None and attempt >= attempts:
                 raise
-            print(f"hpsearch worker: cannot reach {what}: {error}; retrying in {delay:.0f} s",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            lost_at = lost_at or time.monotonic()
+            log_event("worker", "worker.connection_lost", logging.WARNING, to=what,
+                      error=str(error).strip().split("\n")[0], retry_in_s=delay)  # fmt: skip
             time.sleep(delay)
             delay = min(delay * 2, max_delay_s)
+            continue
+        if lost_at is not None:
+            log_event("worker", "worker.reconnected", to=what,
+                      after_s=round(time.monotonic() - lost_at, 3))  # fmt: skip
+        return result
 
 
 def _connect_context(settings: Settings) -> worker_context.WorkerContext:
+    configure_logging(settings.log_format, settings.log_level)
     context = with_retries("the database", lambda: worker_context.make_context(settings))
     worker_context._context = context
     return context
+
+
+def _stop_on_signals(context: worker_context.WorkerContext) -> None:
+    """SIGTERM / SIGINT set `context.stopping` (the loop ends, the trial is handed back)."""
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log_event("worker", "worker.stopping", worker_id=context.worker_id,
+                  signal=signal.Signals(signum).name)  # fmt: skip
+        context.stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, request_stop)
 
 
 def local_worker_loop(
@@ -59,30 +84,48 @@ def local_worker_loop(
     ended and none of its ensembles is queued or being built."""
     settings = get_settings()
     context = _connect_context(settings)
+    _stop_on_signals(context)
     storage = context.storage
+    reason = "stopped"
+    try:
+        while not context.stopping.is_set():
+            if _run_one_queued(context, search_id):
+                continue
+            ensemble_ids = storage.queued_ensemble_ids(search_id)
+            if ensemble_ids:
+                run_ensemble_builds(ensemble_ids, context)
+                continue
+            if (
+                exit_when_done
+                and search_id is not None
+                and (storage.get_search(search_id).status in _FINISHED_SEARCH)
+                and storage.pending_ensembles(search_id) == 0
+            ):
+                reason = "search finished"
+                return
+            context.stopping.wait(idle_sleep_s)
+        reason = "asked to stop"
+    finally:
+        worker_context.close_context(context, reason)
+
+
+def _run_one_queued(context: worker_context.WorkerContext, search_id: int | None) -> bool:
+    """Claim and run one queued trial; False when none could be claimed.
+
+    The head of the queue (a retry, if any: `queued_trial_ids`) is tried
+    first, then up to 8 of the oldest trials from an offset of this worker's
+    own, so that workers starting together do not all race for one trial.
+    """
+    queued = context.storage.queued_trial_ids(search_id)
+    window = min(len(queued), 8)
     offset = abs(hash(context.worker_id))
-    while True:
-        queued = storage.queued_trial_ids(search_id)
-        ran = False
-        for position in range(min(len(queued), 8)):
-            trial_id = queued[(offset + position) % min(len(queued), 8)]
-            if run_trial(trial_id, context) != "skipped":
-                ran = True
-                break
-        if ran:
-            continue
-        ensemble_ids = storage.queued_ensemble_ids(search_id)
-        if ensemble_ids:
-            run_ensemble_builds(ensemble_ids, context)
-            continue
-        if (
-            exit_when_done
-            and search_id is not None
-            and (storage.get_search(search_id).status in _FINISHED_SEARCH)
-            and storage.pending_ensembles(search_id) == 0
-        ):
-            return
-        time.sleep(idle_sleep_s)
+    candidates = queued[:1] + [queued[(offset + k) % window] for k in range(window)]
+    for trial_id in dict.fromkeys(candidates):
+        if context.stopping.is_set():
+            return False
+        if run_trial(trial_id, context) != "skipped":
+            return True
+    return False
 
 
 def run_rq_worker(redis_url: str | None = None, burst: bool = False) -> None:
@@ -105,11 +148,21 @@ def run_rq_worker(redis_url: str | None = None, burst: bool = False) -> None:
             raise ConnectionError(str(error)) from error
 
     where = f"Redis at {url.split('@')[-1]}"
+    context = _connect_context(settings)
     with_retries(where, ping)
-    _connect_context(settings)
     queue = Queue(QUEUE_NAME, connection=connection)
-    while not _serve_rq(TrialWorker([queue], connection=connection), burst):
-        with_retries(where, ping)
+
+    def rq_worker() -> TrialWorker:
+        made = TrialWorker([queue], connection=connection)
+        made.stopping = context.stopping
+        return made
+
+    try:
+        while not _serve_rq(rq_worker(), burst):
+            with_retries(where, ping)
+    finally:
+        worker_context.close_context(context, "asked to stop" if context.stopping.is_set() else
+                                     "queue empty" if burst else "stopped")  # fmt: skip
 
 
 def _serve_rq(rq_worker: Any, burst: bool) -> bool:
@@ -124,9 +177,10 @@ def _serve_rq(rq_worker: Any, burst: bool) -> bool:
     try:
         rq_worker.work(burst=burst, logging_level="WARNING")
     except RedisError as error:
-        print(f"event=rq_loop_ended error={error!r}", file=sys.stderr, flush=True)
-    if burst or rq_worker._stop_requested:
+        log_event("worker", "worker.connection_lost", logging.WARNING, to="Redis",
+                  error=f"{type(error).__name__}: {error}", during="rq loop")  # fmt: skip
+    if burst or rq_worker._stop_requested or rq_worker.stopping.is_set():
         return True
-    print("event=rq_loop_restarting", file=sys.stderr, flush=True)
+    log_event("worker", "worker.rq_loop_restarting")
     time.sleep(1.0)
     return False

@@ -7,14 +7,23 @@ For trials that last milliseconds that is a third of the dispatch cost.
 `TrialWorker` sends the refresh as one pipeline at most once per
 `HEARTBEAT_EVERY_S` (the hash lives for minutes), and skips state writes
 that change nothing. Jobs, registries and results are handled by RQ as usual.
+
+On SIGTERM / SIGINT (RQ's warm shutdown) it also sets `stopping`, the
+worker context's flag: the running trial stops between two iterations and
+is handed back to the queue, instead of RQ waiting for it to finish.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from types import FrameType
 from typing import Any
 
 from rq import SimpleWorker
+
+from hpsearch.logs import log_event
 
 __all__ = ["HEARTBEAT_EVERY_S", "TrialWorker"]
 
@@ -26,6 +35,14 @@ class TrialWorker(SimpleWorker):
 
     _beaten_at = -1e9
     _beaten_timeout: int | None = None
+    stopping: threading.Event | None = None  # the worker context's flag, set on SIGTERM
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping is not None:
+            log_event("worker", "worker.stopping", rq_worker=self.name,
+                      signal=signal.Signals(signum).name)  # fmt: skip
+            self.stopping.set()
+        super().request_stop(signum, frame)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         if pipeline is not None:

@@ -16,14 +16,16 @@
    their files after it.
 5. A trial that ends otherwise (diverged / failed / cancelled, or a retry
    with nothing left to train) finishes with `finish_trial`, under the same
-   retry budgets. Then the master's `advance` runs for the search on a
+   retry budgets. A trial stopped because its worker is stopping (SIGTERM)
+   is handed back (`Storage.hand_back_trial`): requeued at once, at the
+   front of the queue, its epochs kept. Then the master's `advance` runs for the search on a
    background thread (when the queue runs low), while the worker takes its
    next trial.
 """
 
 from __future__ import annotations
 
-import sys
+import logging
 import threading
 import time
 import traceback
@@ -33,6 +35,7 @@ from hpsearch.checkpoints import Checkpoint
 from hpsearch.config import TrainConfig
 from hpsearch.db.records import TrialRecord
 from hpsearch.errors import StorageError
+from hpsearch.logs import log_event
 from hpsearch.master import advance, search_spec
 from hpsearch.nn.train_stats import SCALAR_METRICS
 from hpsearch.training import CheckpointTarget, prepare, run_training
@@ -44,6 +47,7 @@ __all__ = ["KEEP_BEST_PER_TRIAL", "advance_if_needed", "run_trial"]
 
 _THRESHOLD_TTL_S = 10.0  # a search's concurrency may change while it runs
 _STATUS_OF_RESULT = {"completed": "completed", "diverged": "diverged", "stopped": "cancelled"}
+HAND_BACK = "handed_back"  # the outcome of a trial stopped by its stopping worker
 
 
 def run_trial(trial_id: int, context: WorkerContext | None = None) -> str:
@@ -53,7 +57,7 @@ def run_trial(trial_id: int, context: WorkerContext | None = None) -> str:
     trial = storage.claim_trial(trial_id, context.worker_id)
     if trial is None:
         return "skipped"
-    watch = TrialWatch(trial_id)
+    watch = TrialWatch(trial_id, stopping=context.stopping)
     beat = _beat_of(context)
     beat.watch(watch)
     try:
@@ -63,13 +67,20 @@ def run_trial(trial_id: int, context: WorkerContext | None = None) -> str:
     if isinstance(outcome, str):  # finished by the last epoch's commit
         final_status: str | None = outcome
     elif watch.lost.is_set():
+        log_event("worker", "trial.lost", logging.WARNING, trial_id=trial_id,
+                  worker_id=context.worker_id, attempt=trial.attempts)  # fmt: skip
         return "lost"
+    elif outcome[0] == HAND_BACK:
+        back = storage.hand_back_trial(trial_id, context.worker_id, outcome[1] or "worker stopping")
+        final_status = HAND_BACK if back is not None and back.status == "queued" else (
+            back.status if back is not None else None)  # fmt: skip
     else:
         finished = storage.finish_trial(trial_id, context.worker_id, *outcome)
         final_status = finished.status if finished is not None else None
-    if final_status == "queued":
-        context.executor.enqueue([trial_id])
-    _advancer_of(context).request(trial.search_id)
+    if final_status in ("queued", HAND_BACK):
+        context.executor.enqueue([trial_id], at_front=True)
+    if final_status != HAND_BACK:
+        _advancer_of(context).request(trial.search_id)
     return final_status if final_status is not None else "lost"
 
 
@@ -139,8 +150,8 @@ class _Advancer:
                 try:
                     advance_if_needed(self.context, search_id)
                 except Exception as error:  # the periodic master advances again
-                    print(f"hpsearch worker: advance of search {search_id} failed: {error}",
-                          file=sys.stderr, flush=True)  # fmt: skip
+                    log_event("worker", "search.advance_failed", logging.WARNING,
+                              search_id=search_id, error=str(error))  # fmt: skip
             with self._lock:
                 if not self._pending:
                     self._idle.set()
@@ -188,7 +199,7 @@ def _train(
         resume.epoch if resume is not None and resume.extra.get("trial_id") == trial.id else 0
     )
     keeper = _keeper_of(context, trial.search_id)
-    if trial.attempts > 1:  # a first attempt has no epochs to discard nor checkpoints
+    if trial.last_epoch is not None:  # a first run has no epochs to discard nor checkpoints
         storage.discard_epochs_after(trial.id, context.worker_id, own_epochs)
         keeper.kept = [KeptCheckpoint(c.id, c.epoch, c.path, c.val_accuracy)
                        for c in storage.list_checkpoints(trial.id)]  # fmt: skip
@@ -211,6 +222,8 @@ def _train(
         return sink.finished
     status = _STATUS_OF_RESULT[result.status]
     if status == "cancelled" and not watch.cancel.is_set():
+        if watch.stopping.is_set():
+            return HAND_BACK, f"worker {context.worker_id} stopping (SIGTERM)", None
         return "failed", "lost ownership of the trial", "infrastructure"
     return status, None if status == "completed" else result.reason, None
 
@@ -251,6 +264,8 @@ class _EpochSink:
             self.trial_id, self.context.worker_id, record["epoch"], metrics, path,
             "completed" if last else None, drop_checkpoint_ids=[c.id for c in dropped],
         )  # fmt: skip
+        log_event("worker", "epoch.committed", logging.DEBUG, trial_id=self.trial_id,
+                  epoch=record["epoch"], val_accuracy=accuracy, checkpoint=path)  # fmt: skip
         if commit.cancel_requested:
             self.watch.cancel.set()  # a cancel stops the trial before its next epoch
         if last:
@@ -266,8 +281,8 @@ class _EpochSink:
         try:
             self.context.checkpoints.delete(path)
         except Exception as error:
-            print(f"hpsearch worker: cannot delete pruned checkpoint {path}: {error}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            log_event("worker", "checkpoint.delete_failed", logging.WARNING, path=path,
+                      error=str(error))  # fmt: skip
 
 
 class _LostOwnershipError(Exception):
@@ -276,7 +291,7 @@ class _LostOwnershipError(Exception):
 
 def _resume_point(context: WorkerContext, trial: TrialRecord) -> Checkpoint | None:
     """The trial's own last checkpoint (a retry), else its parent's (a promotion)."""
-    own = trial.id if trial.attempts > 1 else None  # a first attempt has no checkpoint
+    own = trial.id if trial.last_epoch is not None else None  # a first run has no checkpoint
     for source in (own, trial.parent_trial_id):
         if source is None:
             continue

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.auth import require_token
 from api.deps import CheckpointsDep, ExecutorDep, StorageDep
 from api.errors import ERROR_RESPONSES
 from api.schemas import MAX_ID, ErrorPublic, TrialDetailPublic, TrialPublic
-from api.views import trial_detail, trial_public
+from api.views import trial_detail, trial_etag, trial_public
+from hpsearch.db.records import FINISHED_TRIAL_STATUSES
 from hpsearch.errors import NotFoundError
 
 __all__ = ["router"]
@@ -51,19 +54,64 @@ def list_trials(
     return [trial_public(trial) for trial in trials]
 
 
-@router.get("/trials/{trial_id}")
+@router.get(
+    "/trials/{trial_id}",
+    response_model=TrialDetailPublic,
+    responses={304: {"description": "not modified (If-None-Match matched the ETag)"}},
+)
 def get_trial(
     trial_id: TrialId,
     storage: StorageDep,
+    request: Request,
     max_points: Annotated[
         int | None, Query(ge=1, le=100_000, description="downsample the curves to this many epochs")
     ] = None,
     include_stats: Annotated[
         bool, Query(description="include per-epoch training statistics")
     ] = False,
-) -> TrialDetailPublic:
-    """A trial: configuration, status and its timestamps, per-epoch curves, checkpoints."""
-    return trial_detail(storage, trial_id, max_points, include_stats)
+) -> Response:
+    """A trial: configuration, status and timestamps, curves, checkpoints, event history.
+
+    Answers carry an ETag: a client sending it back in If-None-Match gets 304
+    while the trial is unchanged (a finished trial's curves never change).
+    Finished trials' answers are also kept rendered in the process.
+    """
+    trial = storage.get_trial(trial_id)
+    tag = trial_etag(trial, max_points, include_stats)
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if tag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    body = _FINISHED_DETAILS.get(tag)
+    if body is None:
+        body = trial_detail(storage, trial_id, max_points, include_stats, trial).model_dump_json()
+        if trial.status in FINISHED_TRIAL_STATUSES:
+            _FINISHED_DETAILS.put(tag, body)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+class _RenderedCache:
+    """The newest `size` rendered details of finished trials, by ETag (thread-safe)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._bodies: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, tag: str) -> str | None:
+        with self._lock:
+            body = self._bodies.get(tag)
+            if body is not None:
+                self._bodies.move_to_end(tag)
+            return body
+
+    def put(self, tag: str, body: str) -> None:
+        with self._lock:
+            self._bodies[tag] = body
+            while len(self._bodies) > self.size:
+                self._bodies.popitem(last=False)
+
+
+_FINISHED_DETAILS = _RenderedCache(512)
 
 
 @router.post("/trials/{trial_id}/cancel")

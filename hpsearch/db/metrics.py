@@ -18,6 +18,7 @@ from hpsearch.db.convert import (
     to_record,
     utc_now,
 )
+from hpsearch.db.events import ended_event, log_events, record_events
 from hpsearch.db.models import CheckpointRow, EpochMetricRow, TrialRow
 from hpsearch.db.records import (
     FAILURE_KINDS,
@@ -134,6 +135,10 @@ class MetricStore(StoreBase):
                 failed = finish_values(state, finish, error, kind)
                 connection.execute(update(TrialRow).where(TrialRow.id == trial_id).values(**failed))
                 status = failed["status"]
+            events = [ended_event(trial_id, status, state.attempts, worker_id, error)] if (
+                finish is not None) else []  # fmt: skip
+            record_events(connection, events)
+        log_events(events)
         return EpochCommit(trial_id, epoch, status, bool(state.cancel_requested), checkpoint_id)
 
     def _advance_progress(

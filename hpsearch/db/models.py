@@ -36,6 +36,7 @@ __all__ = [
     "EpochMetricRow",
     "SearchRow",
     "StageRow",
+    "TrialEventRow",
     "TrialRow",
     "UTCDateTime",
     "WorkerRow",
@@ -213,3 +214,19 @@ class EnsembleRow(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class TrialEventRow(Base):
+    """One state change of a trial: what happened, when, under which worker and attempt, why."""
+
+    __tablename__ = "trial_events"
+    __table_args__ = (Index("ix_trial_events_trial_id", "trial_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    attempt: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -7,7 +7,7 @@ from dataclasses import fields
 from types import MappingProxyType
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, func, select
+from sqlalchemy import ColumnElement, Select, Table, and_, func, select
 
 from hpsearch.db.base import StoreBase
 from hpsearch.db.convert import (
@@ -114,12 +114,17 @@ class TrialQueries(StoreBase):
         return counts
 
     def queued_trial_ids(self, search_id: int | None = None) -> list[int]:
-        """Ids of queued trials of running searches, oldest first (to re-enqueue)."""
+        """Ids of queued trials of running searches in the order they should run.
+
+        Retries first (trials that already ran: requeued after a failure, a
+        dead worker or a hand-back), then the others; oldest first in each.
+        """
+        fresh = and_(TrialRow.attempts == 0, TrialRow.last_epoch.is_(None))
         query = (
             select(TrialRow.id)
             .join(SearchRow, SearchRow.id == TrialRow.search_id)
             .where(TrialRow.status == "queued", SearchRow.status == "running")
-            .order_by(TrialRow.id)
+            .order_by(fresh, TrialRow.id)
         )
         if search_id is not None:
             query = query.where(TrialRow.search_id == search_id)

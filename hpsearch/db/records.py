@@ -29,6 +29,7 @@ __all__ = [
     "SearchRecord",
     "SearchSnapshot",
     "StageRecord",
+    "TrialEventRecord",
     "TrialHeartbeat",
     "TrialRecord",
     "TrialView",
@@ -117,6 +118,19 @@ class TrialRecord:
     error: str | None
     failure_kind: str | None
     cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class TrialEventRecord:
+    """One state change of a trial (see `hpsearch.db.events`)."""
+
+    trial_id: int
+    at: datetime
+    event: str
+    status: str
+    worker_id: str | None
+    attempt: int
+    reason: str | None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from hpsearch.db.engine import create_db_engine, hide_password, safe_url
 from hpsearch.db.ensembles import EnsembleStore
+from hpsearch.db.events import EventStore
 from hpsearch.db.figures import FigureQueries
 from hpsearch.db.metrics import MetricStore
 from hpsearch.db.migrate import upgrade_to_head
@@ -28,9 +29,16 @@ __all__ = ["Storage", "open_storage"]
 
 
 class Storage(
-    SearchStore, TrialStore, TrialQueries, MetricStore, WorkerStore, EnsembleStore, FigureQueries
+    SearchStore,
+    TrialStore,
+    TrialQueries,
+    MetricStore,
+    WorkerStore,
+    EnsembleStore,
+    FigureQueries,
+    EventStore,
 ):
-    """Searches, stages, trials, epochs, checkpoints, workers and ensembles, over one engine.
+    """Searches, stages, trials and their events, epochs, checkpoints, workers and ensembles.
 
     Safe to share between threads; each process opens its own (engines do
     not survive a fork).

@@ -24,6 +24,7 @@ from hpsearch.db.convert import (
     to_record,
     utc_now,
 )
+from hpsearch.db.events import ended_event, event_row, log_events, record_events
 from hpsearch.db.models import SearchRow, TrialRow
 from hpsearch.db.records import (
     FAILURE_KINDS,
@@ -131,15 +132,22 @@ class TrialStore(StoreBase):
             search = self._get(session, SearchRow, search_id, lock="share")
             if not SEARCH_TRANSITIONS[search.status]:
                 raise ConflictError(f"search {search_id} is {search.status}; it takes no trials")
-            self._insert_ignoring_conflicts(
-                session, TrialRow, values, ["search_id", "stage", "index"]
+            statement = (
+                self._insert(session, TrialRow)
+                .on_conflict_do_nothing(index_elements=["search_id", "stage", "index"])
+                .returning(TrialRow.id)
             )
+            created = [_created_event(trial_id) for trial_id in
+                       session.scalars(statement, values).all()] if values else []  # fmt: skip
+            record_events(session, created)
             stages = sorted({stage for stage, _ in keys})
             rows = session.scalars(
                 select(TrialRow).where(TrialRow.search_id == search_id, TrialRow.stage.in_(stages))
             ).all()
             by_key = {(row.stage, row.index): row for row in rows}
-            return [to_record(TrialRecord, by_key[key]) for key in keys]
+            records = [to_record(TrialRecord, by_key[key]) for key in keys]
+        log_events(created)
+        return records
 
     def insert_new_trials(self, search_id: int, trials: Sequence[NewTrial]) -> list[int]:
         """Create the trials that do not exist yet; return the ids of those this call created.
@@ -159,6 +167,9 @@ class TrialStore(StoreBase):
         with self._write_core() as connection:
             _check_search_takes_trials(connection, search_id)
             inserted = connection.execute(statement, values).all()
+            created = [_created_event(trial_id) for trial_id, _, _ in inserted]
+            record_events(connection, created)
+        log_events(created)
         ids = {(stage, index): trial_id for trial_id, stage, index in inserted}
         return [ids[key] for key in ((t.stage, t.index) for t in trials) if key in ids]
 
@@ -182,7 +193,11 @@ class TrialStore(StoreBase):
             if row is None:
                 _require_trial(connection, trial_id)
                 return None
-            return TrialRecord(**row._mapping)
+            claimed = TrialRecord(**row._mapping)
+            events = [event_row(trial_id, "claimed", "running", claimed.attempts, worker_id)]
+            record_events(connection, events)
+        log_events(events)
+        return claimed
 
     def heartbeat(self, trial_id: int, worker_id: str) -> TrialHeartbeat:
         """Refresh the trial's heartbeat (the database's clock) if it runs under `worker_id`.
@@ -242,15 +257,50 @@ class TrialStore(StoreBase):
                 .values(**finish_values(state, status, error, kind))
                 .returning(*TRIAL_COLUMNS)
             ).one()
-            return TrialRecord(**row._mapping)
+            finished = TrialRecord(**row._mapping)
+            events = [ended_event(trial_id, finished.status, finished.attempts, worker_id,
+                                  finished.error)]  # fmt: skip
+            record_events(connection, events)
+        log_events(events)
+        return finished
+
+    def hand_back_trial(self, trial_id: int, worker_id: str, reason: str) -> TrialRecord | None:
+        """Requeue a trial its worker stops running (a worker asked to stop), at once.
+
+        Its committed epochs and checkpoints are kept (the next attempt resumes
+        from them) and the attempt is given back (`attempts` goes down by one),
+        so a hand-back never uses up the trial's retries. A trial asked to
+        cancel ends cancelled instead. None if it no longer runs under `worker_id`.
+        """
+        with self._write() as session:
+            row = self._trial_row(session, trial_id, lock=True)
+            if row.status != "running" or row.worker_id != worker_id:
+                return None
+            if row.cancel_requested:
+                _finish(row, "cancelled", reason, "cancel")
+                event = "cancelled"
+            else:
+                row.attempts -= 1
+                _requeue(row, reason, None)
+                event = "handed_back"
+            attempt = row.attempts + (event == "handed_back")
+            events = [event_row(trial_id, event, row.status, attempt, worker_id, reason)]
+            record_events(session, events)
+            session.flush()
+            record = to_record(TrialRecord, row)
+        log_events(events)
+        return record
 
     def request_cancel_trial(self, trial_id: int) -> TrialRecord:
         """Cancel a queued trial now; ask a running one to stop; leave finished ones."""
         with self._write() as session:
             row = self._trial_row(session, trial_id, lock=True)
-            _cancel(row, "cancelled on request")
+            events = _cancel(row, "cancelled on request")
+            record_events(session, events)
             session.flush()
-            return to_record(TrialRecord, row)
+            record = to_record(TrialRecord, row)
+        log_events(events)
+        return record
 
     def request_cancel_search(self, search_id: int, reason: str | None = None) -> int:
         """Cancel the search and its unfinished trials; return how many trials it touched.
@@ -270,9 +320,10 @@ class TrialStore(StoreBase):
                 .where(TrialRow.search_id == search_id, TrialRow.status.in_(("queued", "running")))
                 .with_for_update()
             ).all()
-            for row in rows:
-                _cancel(row, search.reason or "search cancelled")
-            return len(rows)
+            events = [e for row in rows for e in _cancel(row, search.reason or "search cancelled")]
+            record_events(session, events)
+        log_events(events)
+        return len(rows)
 
     def requeue_trial(self, trial_id: int, reason: str) -> TrialRecord:
         """Put a running, failed, diverged or cancelled trial back in the queue by hand.
@@ -288,12 +339,19 @@ class TrialStore(StoreBase):
                     f"trial {trial_id} is {row.status} in a {search.status} search; "
                     "it cannot be requeued"
                 )
+            events = []
             if row.status != "queued":
+                worker_id = row.worker_id
                 row.max_attempts = max(row.max_attempts, row.attempts + 1)
                 row.cancel_requested = False
                 _requeue(row, reason, None)
+                events.append(event_row(trial_id, "requeued", "queued", row.attempts, worker_id,
+                                        reason))  # fmt: skip
+            record_events(session, events)
             session.flush()
-            return to_record(TrialRecord, row)
+            record = to_record(TrialRecord, row)
+        log_events(events)
+        return record
 
     def reap_stale(self, stale_after_s: float, now: datetime | None = None) -> list[TrialRecord]:
         """Requeue (or fail, when out of retries) running trials with a stale heartbeat.
@@ -308,17 +366,31 @@ class TrialStore(StoreBase):
             now = now or database_now(session)
             cutoff = now - timedelta(seconds=stale_after_s)
             rows = _stale_rows(session, cutoff)
-            for row in rows:
-                age_s = (now - row.heartbeat_at).total_seconds() if row.heartbeat_at else None
-                reason = f"worker {row.worker_id} silent for {age_s or 0:.0f} s"
-                if row.cancel_requested:
-                    _finish(row, "cancelled", reason, "cancel")
-                elif may_retry(row, "infrastructure"):
-                    _requeue(row, reason, "infrastructure")
-                else:
-                    _finish(row, "failed", f"{reason}; out of retries", "infrastructure")
+            events = [_reap(row, now) for row in rows]
+            record_events(session, events)
             session.flush()
-            return [to_record(TrialRecord, row) for row in rows]
+            records = [to_record(TrialRecord, row) for row in rows]
+        log_events(events)
+        return records
+
+
+def _reap(row: TrialRow, now: datetime) -> dict[str, Any]:
+    """Requeue, fail or cancel the stale trial `row`; returns its `reaped` event."""
+    worker_id = row.worker_id
+    age_s = (now - row.heartbeat_at).total_seconds() if row.heartbeat_at else None
+    reason = f"worker {worker_id} silent for {age_s or 0:.1f} s"
+    if row.cancel_requested:
+        _finish(row, "cancelled", reason, "cancel")
+    elif may_retry(row, "infrastructure"):
+        _requeue(row, reason, "infrastructure")
+    else:
+        reason = f"{reason}; out of retries"
+        _finish(row, "failed", reason, "infrastructure")
+    return event_row(row.id, "reaped", row.status, row.attempts, worker_id, reason)
+
+
+def _created_event(trial_id: int) -> dict[str, Any]:
+    return event_row(trial_id, "created", "queued", 0)
 
 
 def _stale_rows(session: Session, cutoff: datetime) -> Sequence[TrialRow]:
@@ -377,8 +449,13 @@ def _finish(row: TrialRow, status: str, error: str | None, failure_kind: str | N
     _apply(row, ended_values(status, error, failure_kind))
 
 
-def _cancel(row: TrialRow, reason: str) -> None:
+def _cancel(row: TrialRow, reason: str) -> list[dict[str, Any]]:
+    """Cancel a queued trial, ask a running one to stop; returns the event (if any)."""
     if row.status == "queued":
         _finish(row, "cancelled", reason, "cancel")
-    elif row.status == "running":
+        return [event_row(row.id, "cancelled", "cancelled", row.attempts, None, reason)]
+    if row.status == "running" and not row.cancel_requested:
         row.cancel_requested = True
+        return [event_row(row.id, "cancel_requested", "running", row.attempts, row.worker_id,
+                          reason)]  # fmt: skip
+    return []

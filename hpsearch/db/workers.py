@@ -1,4 +1,9 @@
-"""The registry of worker processes: register, heartbeat, list with liveness.
+"""The registry of worker processes: register, heartbeat, deregister, reap, list.
+
+A worker row is `idle` or `busy` while its process beats, `stopped` once
+it deregistered (a clean stop), and `dead` once the reaper found it silent
+for `stale_after_s`; rows stopped or dead for `prune_after_s` are deleted.
+A dead worker that beats again (it was only cut off) is idle or busy again.
 
 Heartbeats and liveness use the database server's clock (`hpsearch.db.clock`);
 the `now` arguments stand in for it in tests.
@@ -8,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from hpsearch.db.base import StoreBase
 from hpsearch.db.clock import database_now
@@ -18,7 +23,8 @@ from hpsearch.db.records import WorkerRecord
 
 __all__ = ["WORKER_STATUSES", "WorkerStore"]
 
-WORKER_STATUSES = ("idle", "busy", "stopped")
+WORKER_STATUSES = ("idle", "busy", "stopped", "dead")
+_LIVE_STATUSES = ("idle", "busy")
 
 
 class WorkerStore(StoreBase):
@@ -55,6 +61,42 @@ class WorkerStore(StoreBase):
             session.flush()
             return _worker_record(row, now, None)
 
+    def deregister_worker(self, worker_id: str, now: datetime | None = None) -> None:
+        """Mark the worker `stopped` (it stops cleanly); a missing row is left missing."""
+        with self._write() as session:
+            values = {"status": "stopped", "current_trial_id": None,
+                      "last_heartbeat": now or database_now(session)}  # fmt: skip
+            session.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(**values))
+
+    def reap_workers(
+        self, stale_after_s: float, prune_after_s: float, now: datetime | None = None
+    ) -> tuple[list[str], int]:
+        """Mark silent idle/busy workers `dead`, delete long-stopped or long-dead rows.
+
+        Returns (ids of the workers marked dead now, how many rows were deleted).
+        """
+        if not stale_after_s > 0 or not prune_after_s > 0:
+            raise ValueError(
+                f"stale_after_s and prune_after_s must be positive; got {stale_after_s!r}, "
+                f"{prune_after_s!r}"
+            )
+        with self._write() as session:
+            now = now or database_now(session)
+            silent = now - timedelta(seconds=stale_after_s)
+            dead = session.scalars(
+                update(WorkerRow)
+                .where(WorkerRow.status.in_(_LIVE_STATUSES), WorkerRow.last_heartbeat < silent)
+                .values(status="dead", current_trial_id=None)
+                .returning(WorkerRow.id)
+            ).all()
+            pruned = session.execute(
+                delete(WorkerRow).where(
+                    WorkerRow.status.not_in(_LIVE_STATUSES),
+                    WorkerRow.last_heartbeat < now - timedelta(seconds=prune_after_s),
+                )
+            )
+        return sorted(dead), int(getattr(pruned, "rowcount", 0) or 0)
+
     def list_workers(self, stale_after_s: float, now: datetime | None = None) -> list[WorkerRecord]:
         """Every registered worker; `alive` means not stopped and heard from recently."""
         if not stale_after_s > 0:
@@ -66,7 +108,7 @@ class WorkerStore(StoreBase):
 
 
 def _worker_record(row: WorkerRow, now: datetime, stale_after_s: float | None) -> WorkerRecord:
-    alive = row.status != "stopped"
+    alive = row.status in _LIVE_STATUSES
     if stale_after_s is not None:
         alive = alive and row.last_heartbeat >= now - timedelta(seconds=stale_after_s)
     return to_record(WorkerRecord, row, alive=alive)
