@@ -19,6 +19,18 @@ HTTP) with the ratio of the two p50s. Target: p95 < 50 ms.
 
 Run: python bench/api_latency.py [--database-url URL] [--clients 50] [--requests 2000]
 (default URL: HPSEARCH_TEST_POSTGRES_URL or postgresql+psycopg://postgres@127.0.0.1:5432/test)
+
+`--running` measures instead against a RUNNING search: `hpsearch serve
+--workers N` (its in-process master advancing the search) and 2 local
+worker processes training on the same machine. For DURATION_S each:
+training alone (epochs/s committed), 50 clients at dashboard pace (one
+request a second each, best runs and a random trial's curves alternately),
+50 closed-loop clients, training alone again. Printed: req/s, p50/p95/p99,
+errors (non-200) and dropped connections (transport errors), and training
+epochs/s under load as a ratio of the mean of the two quiet windows, which
+bracket it, in the same run (the machine may be shared).
+Targets: dashboard p95 < 200 ms, 0 errors, training slowed <= 15%; closed
+loop 0 dropped connections and >= 2x 109-165 req/s.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,6 +55,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from hpsearch.db import NewTrial, Storage, open_storage
+from hpsearch.executors import LocalExecutor
+from hpsearch.master import create_search
+from hpsearch.search import parse_search_spec
 
 TOKEN = "bench-token"
 TRIALS = 10_000
@@ -196,6 +212,127 @@ def report(name: str, latencies: list[float], wall_s: float, direct_s: float) ->
     return p95 < 50
 
 
+RUNNING_SPEC = {
+    "name": "bench-running", "seed": 0, "concurrency": 4,
+    "base": {"data": {"source": "spiral", "num_classes": 3, "points_per_class": 300},
+             "model": {"hidden_sizes": [128, 128]}, "batch_size": 100},
+    "space": {"optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-4, "high": 1e-2}},
+    "stages": [{"trials": 2000, "epochs": 5}],
+}  # fmt: skip
+
+
+@contextmanager
+def running_service(database_url: str, home: str, api_workers: int) -> Iterator[str]:
+    """`hpsearch serve --workers N` + 2 `hpsearch worker --local` processes; yields the base."""
+    port = free_port()
+    env = os.environ | {
+        "HPSEARCH_DATABASE_URL": database_url, "HPSEARCH_API_TOKENS": f'["{TOKEN}"]',
+        "HPSEARCH_HOME": home, "HPSEARCH_REDIS_URL": "", "HPSEARCH_LOG_LEVEL": "warning",
+    }  # fmt: skip
+    hpsearch = [sys.executable, "-c", "from hpsearch.cli import app; app(prog_name='hpsearch')"]
+    serve = [*hpsearch, "serve", "--port", str(port), "--workers", str(api_workers)]
+    processes = [subprocess.Popen(serve, env=env)]
+    processes += [subprocess.Popen([*hpsearch, "worker", "--local"], env=env) for _ in range(2)]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("the API server did not start")
+        yield base
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+async def load_for(
+    base: str, paths: Callable[[], str], clients: int, duration_s: float, interval_s: float
+) -> tuple[list[float], int, int, float]:
+    """GETs from `clients` clients for `duration_s`: latencies (s), errors, dropped, wall s."""
+    latencies: list[float] = []
+    failures = {"errors": 0, "dropped": 0}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    timeout = httpx.Timeout(30.0)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
+                                 timeout=timeout) as client:  # fmt: skip
+        end = time.perf_counter() + duration_s
+
+        async def one_client() -> None:
+            await asyncio.sleep(random.uniform(0, interval_s))
+            while time.perf_counter() < end:
+                started = time.perf_counter()
+                try:
+                    response = await client.get(paths())
+                    failures["errors"] += response.status_code != 200
+                except httpx.TransportError:
+                    failures["dropped"] += 1
+                latencies.append(time.perf_counter() - started)
+                await asyncio.sleep(max(0.0, interval_s - (time.perf_counter() - started)))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        return latencies, failures["errors"], failures["dropped"], time.perf_counter() - started
+
+
+def epochs_committed(storage: Storage, search_id: int) -> int:
+    with storage.engine.connect() as connection:
+        return int(connection.execute(text(
+            "SELECT count(*) FROM epoch_metrics m JOIN trials t ON t.id = m.trial_id "
+            "WHERE t.search_id = :s"), {"s": search_id}).scalar_one())  # fmt: skip
+
+
+def training_rate(storage: Storage, search_id: int, work: Callable[[], Any]) -> tuple[float, Any]:
+    """Epochs/s committed for the search while `work()` runs; and what it returned."""
+    before, started = epochs_committed(storage, search_id), time.perf_counter()
+    result = work()
+    rate = (epochs_committed(storage, search_id) - before) / (time.perf_counter() - started)
+    return rate, result
+
+
+def running_main(args: argparse.Namespace) -> None:
+    with fresh_schema(args.database_url) as url, tempfile.TemporaryDirectory() as home:
+        storage = open_storage(url)
+        spec = parse_search_spec(RUNNING_SPEC, source="bench")
+        search_id = create_search(storage, spec, LocalExecutor())
+        with running_service(url, home, args.server_workers) as base:
+            time.sleep(5)  # workers load the data and start training
+            ids = [t.id for t in storage.best_trials(search_id, limit=200)]
+            routes = [f"/searches/{search_id}/trials?limit=50"]
+
+            def next_path() -> str:  # best runs and a trial's curves, alternately at random
+                return random.choice([routes[0], f"/trials/{random.choice(ids)}"])
+
+            quiet = lambda: time.sleep(args.duration_s)  # noqa: E731
+            rates = {"quiet before": training_rate(storage, search_id, quiet)[0]}
+            for mode, interval_s in (("dashboard", 1.0), ("closed loop", 0.0)):
+                run = lambda i=interval_s: asyncio.run(  # noqa: E731
+                    load_for(base, next_path, args.clients, args.duration_s, i)
+                )
+                rates[mode], (latencies, errors, dropped, wall_s) = training_rate(
+                    storage, search_id, run
+                )
+                p50, p95, p99 = (percentile(latencies, q) * 1000 for q in (50, 95, 99))
+                print(f"{mode:<12} {len(latencies) / wall_s:6.0f} req/s  p50 {p50:6.1f} ms  "
+                      f"p95 {p95:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}  "
+                      f"dropped connections {dropped}  ({len(latencies)} requests)")  # fmt: skip
+            rates["quiet after"] = training_rate(storage, search_id, quiet)[0]
+        quiet_rate = (rates["quiet before"] + rates["quiet after"]) / 2
+        print("training epochs/s: " + ", ".join(f"{k} {v:.1f}" for k, v in rates.items()))
+        for mode in ("dashboard", "closed loop"):
+            print(f"training under {mode} load: {rates[mode] / quiet_rate:.2f} x its quiet rate "
+                  f"(slowed {100 * (1 - rates[mode] / quiet_rate):.0f}%)")  # fmt: skip
+        storage.request_cancel_search(search_id)
+        storage.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=DEFAULT_URL)
@@ -203,7 +340,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--interval-s", type=float, default=1.0, help="dashboard refresh")
     parser.add_argument("--server-workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument("--running", action="store_true", help="against a running search")
+    parser.add_argument("--duration-s", type=float, default=60.0, help="--running: per window")
     args = parser.parse_args()
+    if args.running:
+        running_main(args)
+        return
     with fresh_schema(args.database_url) as url:
         storage = open_storage(url)
         started = time.perf_counter()

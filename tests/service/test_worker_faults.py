@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import random
-import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from redis import Redis
 from service_tools import (
@@ -68,16 +67,20 @@ def test_a_trial_whose_worker_is_killed_is_requeued_and_resumes_from_its_checkpo
     assert kept[:resume_epoch] == list(range(1, resume_epoch + 1))
 
 
+def _temporaries(root: Path) -> set[Path]:
+    return {path for path in root.rglob("*") if is_temporary_name(path.name)}
+
+
 def test_sigkill_during_checkpoint_writes_leaves_no_torn_file(local_service: Service) -> None:
     local_service.heartbeat_s, local_service.stale_after_s = 0.3, 1.5
     storage = open_storage(local_service.database_url)
     executor = LocalExecutor()
-    rng = random.Random(5)
+    root = local_service.checkpoint_root
     try:
         search_id = create_search(storage, parse(_one_long_trial(TORN_EPOCHS)), executor)
         (trial,) = storage.best_trials(search_id)
-        temporaries_left = 0
-        for kill in range(3):
+        inside_writes = 0
+        for kill in range(3):  # the trial's infrastructure retries: 3
             worker = local_service.start_worker()
             done_before = _checkpointed_epoch(storage, trial.id)
 
@@ -87,24 +90,26 @@ def test_sigkill_during_checkpoint_writes_leaves_no_torn_file(local_service: Ser
                 return now.status == "running" and now.attempts == attempt and checkpointed > done
 
             wait_for(progressed, 60, "a new checkpoint in this attempt")
-            time.sleep(rng.uniform(0.0, 0.4))  # most of an epoch is the checkpoint write
+            old = _temporaries(root) if root.exists() else set()
+            writing = wait_for(lambda old=old: _temporaries(root) - old, 30,
+                               "a checkpoint write in progress", poll_s=0.002)  # fmt: skip
             worker.kill()
-            files = checkpoint_files(local_service.checkpoint_root)
+            # Killed as the write began (seen at its first 2 ms): inside it if its temporary
+            # file is still there, not renamed into a checkpoint.
+            inside_writes += bool(writing & _temporaries(root))
+            files = checkpoint_files(root)
             assert files, "the trial wrote checkpoints"
             for path in files:
                 load_checkpoint(path)  # a torn or partial file raises CheckpointError
-            temporaries_left += sum(
-                is_temporary_name(p.name) for p in local_service.checkpoint_root.rglob("*")
-            )
             wait_for(lambda: reap(storage, executor, local_service.stale_after_s), 20, "requeue")
+        assert inside_writes == 3, f"only {inside_writes} of the kills landed inside a write"
         local_service.start_worker()
         assert drive_search(storage, executor, local_service, search_id) == "completed"
         finished = storage.get_trial(trial.id)
-        assert (finished.status, finished.attempts) == ("completed", 4)
+        assert (finished.status, finished.last_epoch) == ("completed", TORN_EPOCHS)
         assert epochs_of(storage, finished) == list(range(1, TORN_EPOCHS + 1))
-        for path in checkpoint_files(local_service.checkpoint_root):
+        for path in checkpoint_files(root):
             load_checkpoint(path)
-        print(f"temporary files left by kills: {temporaries_left}")
     finally:
         storage.close()
 
