@@ -19,6 +19,7 @@ from hpsearch.executors import RQExecutor
 from hpsearch.master import create_search
 
 KILLS = 5
+EPOCHS = 15
 MAX_KILL_TO_RUNNING_S = 10.0
 MAX_SIGTERM_TO_REQUEUED_S = 2.0
 # Trials of many short epochs (a ~12 MB checkpoint each): always one running on each worker.
@@ -73,7 +74,7 @@ def _busy_worker(
                 if trial_id is None or trial_id in spare:
                     continue
                 epochs_done = storage.get_trial(trial_id).last_epoch or 0
-                if 1 <= epochs_done <= 20:  # checkpointed, and not about to finish (30 epochs)
+                if 1 <= epochs_done <= EPOCHS - 5:  # checkpointed, and not about to finish
                     return worker, trial_id
         return None
 
@@ -85,7 +86,9 @@ def test_killed_workers_trials_run_again_within_10_s_and_go_first(
 ) -> None:
     assert rq_service.redis_url is not None
     rq_service.heartbeat_s, rq_service.stale_after_s = 0.5, 3.0
-    stages = [{"trials": 40, "epochs": 30}]
+    # Short trials: the surviving worker is soon free too, so the retry waits for whichever
+    # comes first, it or the restarted worker (whose start is slow on a loaded machine).
+    stages = [{"trials": 60, "epochs": EPOCHS}]
     raw = spiral_spec(stages, concurrency=6, space=STEADY, **BIG)
     search_id = create_search(rq_storage, parse(raw), RQExecutor(rq_service.redis_url))
     _start_master(rq_service)
@@ -128,7 +131,7 @@ def test_a_sigterm_hands_the_trial_back_at_once_and_the_worker_deregisters(
     rq_service: Service, rq_storage: Storage
 ) -> None:
     assert rq_service.redis_url is not None
-    raw = spiral_spec([{"trials": 6, "epochs": 30}], concurrency=4, space=STEADY, **BIG)
+    raw = spiral_spec([{"trials": 6, "epochs": 2 * EPOCHS}], concurrency=4, space=STEADY, **BIG)
     search_id = create_search(rq_storage, parse(raw), RQExecutor(rq_service.redis_url))
     _start_master(rq_service)
     for _ in range(2):
