@@ -4,6 +4,7 @@
     hpsearch predict CHECKPOINT DATA    predict with a checkpoint (or an ensemble file) alone
     hpsearch check CONFIG.toml          gradient check + sanity checks (notes, part 3)
     hpsearch run SEARCH.toml            a whole search on this machine
+    hpsearch plan SEARCH.toml           the stages or rungs a search would run (runs nothing)
     hpsearch submit SEARCH.toml         store a search for a running master and its workers
     hpsearch status SEARCH_ID           progress and leaderboard of a search
     hpsearch ensemble SEARCH_ID --kind  build one ensemble of a search (by a worker)
@@ -235,6 +236,25 @@ def _wait_for_interrupt(server: DashboardThread) -> None:
             server.thread.join(0.5)
     except KeyboardInterrupt:
         server.stop()
+
+
+@app.command()
+def plan(spec_path: ConfigPath, as_json: JsonFlag = False) -> None:
+    """Print the plan a search spec gets (hand-written stages or the automatic rungs)."""
+    from hpsearch.search import load_search_spec
+
+    try:
+        spec = load_search_spec(spec_path)
+    except (HpsearchError, ValueError) as error:
+        raise _fail(error) from error
+    if as_json:
+        stages = [stage.model_dump(mode="json") for stage in spec.plan]
+        rungs = None if spec.auto_plan is None else [vars(r) for r in spec.auto_plan.rungs]
+        document = {"budget_epochs": spec.budget, "automatic": rungs is not None, "eta": spec.eta}
+        print(json.dumps(document | {"rungs": rungs, "stages": stages}, indent=2))
+        return
+    for line in spec.plan_lines():
+        print(line)
 
 
 @app.command()

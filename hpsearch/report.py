@@ -121,14 +121,14 @@ class SearchProgress:
     """Stage, trials done/running/failed and the best so far, refreshed live."""
 
     def __init__(self, console: Console, spec: SearchSpec, disable: bool = False) -> None:
-        self.total = sum(stage.trials for stage in spec.stages)
+        self.total = spec.planned_trials()
         self._progress = Progress(
             TextColumn("[bold]{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
             console=console, disable=disable,
         )  # fmt: skip
         self._task = self._progress.add_task("trials", total=self.total, stage="", stats="")
-        self.stages = len(spec.stages)
+        self.stages = len(spec.plan)
 
     def __enter__(self) -> SearchProgress:
         self._progress.start()

@@ -195,3 +195,21 @@ def test_predict_refuses_bad_inputs(home: Path) -> None:
     assert code == 2 and "torn.npz" in output
     code, output = invoke("predict", str(checkpoint), "ok.npz", "--json")
     assert code == 0 and json.loads(output.strip().splitlines()[-1])["examples"] == 2
+
+
+def test_plan_prints_the_automatic_rungs_and_runs_nothing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HPSEARCH_HOME", str(tmp_path / "home"))
+    spec = tmp_path / "auto.toml"
+    spec.write_text(
+        'name = "auto"\nbudget_epochs = 300\n[base.data]\nsource = "spiral"\n'
+        '[space."optimizer.learning_rate"]\nkind = "log_uniform"\nlow = 1e-4\nhigh = 1.0\n'
+    )
+    result = CliRunner().invoke(app, ["plan", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "rungs 1/3/9/27/81" in result.output
+    document = json.loads(CliRunner().invoke(app, ["plan", "--json", str(spec)]).stdout)
+    assert [r["epochs"] for r in document["rungs"]] == [1, 3, 9, 27, 81]
+    assert not (tmp_path / "home").exists()
+    spec.write_text(spec.read_text().replace("300", "0"))
+    refused = CliRunner().invoke(app, ["plan", str(spec)])
+    assert refused.exit_code == 2 and "budget_epochs" in refused.output

@@ -29,7 +29,7 @@ from hpsearch.data import resolve_data_path
 from hpsearch.data.files import wanted_npz_keys
 from hpsearch.data.npz import check_npz_member, format_bytes, read_npz_members
 from hpsearch.errors import ConfigError, DataError
-from hpsearch.search import DEPTH, Choice, NumericDistribution, SearchSpec
+from hpsearch.search import DEPTH, SHARED_WIDTH, Choice, NumericDistribution, SearchSpec
 from hpsearch.settings import Settings
 
 __all__ = [
@@ -100,11 +100,12 @@ def check_spec_caps(spec: SearchSpec, settings: Settings, size: DataSize) -> Non
 
 def _run_caps(spec: SearchSpec, settings: Settings) -> list[str]:
     problems = []
-    for number, stage in enumerate(spec.stages):
+    where = "stages.{}.epochs" if spec.auto_plan is None else "max_epochs (rung {})"
+    for number, stage in enumerate(spec.plan):
         if stage.epochs > settings.max_epochs:
-            problems.append(f"stages.{number}.epochs: {stage.epochs} is above the cap of "
+            problems.append(f"{where.format(number)}: {stage.epochs} is above the cap of "
                             f"{settings.max_epochs} epochs")  # fmt: skip
-    trials = sum(stage.trials for stage in spec.stages)
+    trials = spec.planned_trials()
     if trials > settings.max_trials:
         problems.append(f"stages: {trials} trials in all is above the cap of {settings.max_trials}")
     batch = upper_bound(spec, "batch_size", spec.base.batch_size)
@@ -134,6 +135,7 @@ def worst_widths(spec: SearchSpec) -> list[int]:
     sizes = list(spec.base.model.hidden_sizes)
     depth = int(upper_bound(spec, DEPTH, len(sizes)))
     sizes = (sizes + [sizes[-1]] * depth)[:depth]
+    sizes = [int(upper_bound(spec, SHARED_WIDTH, w)) for w in sizes]
     return [int(upper_bound(spec, f"model.hidden_sizes.{i}", w)) for i, w in enumerate(sizes)]
 
 

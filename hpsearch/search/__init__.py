@@ -14,6 +14,7 @@ from hpsearch.search.distributions import (
     Uniform,
     distribution_from_dict,
 )
+from hpsearch.search.plan import AutoPlan, Rung, automatic_plan
 from hpsearch.search.refine import (
     BorderWarning,
     RefinePolicy,
@@ -34,6 +35,7 @@ from hpsearch.search.scheduler import (
 )
 from hpsearch.search.space import (
     DEPTH,
+    SHARED_WIDTH,
     Condition,
     Param,
     SearchSpace,
@@ -51,7 +53,9 @@ from hpsearch.search.spec import (
 
 __all__ = [
     "DEPTH",
+    "SHARED_WIDTH",
     "Action",
+    "AutoPlan",
     "BorderWarning",
     "Choice",
     "Condition",
@@ -64,6 +68,7 @@ __all__ = [
     "Param",
     "PromoteTrial",
     "RefinePolicy",
+    "Rung",
     "SampleTrial",
     "SearchSpace",
     "SearchSpec",
@@ -73,6 +78,7 @@ __all__ = [
     "TrialResult",
     "TrialView",
     "Uniform",
+    "automatic_plan",
     "distribution_from_dict",
     "grid_params",
     "keep_count",

@@ -143,26 +143,37 @@ def next_actions(spec: SearchSpec, state: SearchState) -> list[Action]:
     """What the master should do now; see the module docstring for the rules."""
     plan = _Plan(spec, state)
     actions: list[Action] = list(_decide_spaces(plan))
-    work: list[Action] = []
-    for stage in reversed(range(1, len(spec.stages))):
-        work.extend(_promotions(plan, stage))
-    for stage in range(len(spec.stages)):
-        work.extend(_samples(plan, stage))
+    work = _work(plan)
+    if not work and plan.in_flight == 0 and spec.auto_plan is not None:
+        plan = _Plan(spec, state, reserve=False)
+        plan.spaces.update({a.stage: a.space for a in actions if isinstance(a, StartStage)})
+        work = _work(plan)
     actions.extend(work)
     if not work and plan.in_flight == 0:
         actions.append(_finish(plan))
     return actions
 
 
+def _work(plan: _Plan) -> list[Action]:
+    """Promotions (highest stage first), then new samples (lowest stage first)."""
+    work: list[Action] = []
+    for stage in reversed(range(1, len(plan.spec.plan))):
+        work.extend(_promotions(plan, stage))
+    for stage in range(len(plan.spec.plan)):
+        work.extend(_samples(plan, stage))
+    return work
+
+
 class _Plan:
     """Working view of the state for one call; updated as actions are chosen."""
 
-    def __init__(self, spec: SearchSpec, state: SearchState) -> None:
+    def __init__(self, spec: SearchSpec, state: SearchState, reserve: bool = True) -> None:
         self.spec = spec
+        self.reserve = reserve
         self.spaces: dict[int, SearchSpace] = dict(state.spaces)
-        self.by_stage: list[list[TrialView]] = [[] for _ in spec.stages]
+        self.by_stage: list[list[TrialView]] = [[] for _ in spec.plan]
         for trial in state.trials:
-            if 0 <= trial.stage < len(spec.stages):
+            if 0 <= trial.stage < len(spec.plan):
                 self.by_stage[trial.stage].append(trial)
         self.used: list[set[int]] = [{t.index for t in trials} for trials in self.by_stage]
         self.in_flight = sum(t.status in IN_FLIGHT for t in state.trials)
@@ -173,14 +184,14 @@ class _Plan:
         return self.spec.concurrency - self.in_flight
 
     def start_epochs(self, stage: int, promoted: bool) -> int:
-        return self.spec.stages[stage - 1].epochs if promoted and stage > 0 else 0
+        return self.spec.plan[stage - 1].epochs if promoted and stage > 0 else 0
 
     def _cost(self, trial: TrialView) -> int:
-        if not 0 <= trial.stage < len(self.spec.stages):
+        if not 0 <= trial.stage < len(self.spec.plan):
             return max(0, trial.epochs_done)
         start = self.start_epochs(trial.stage, trial.parent_trial_id is not None)
         if trial.status in IN_FLIGHT:
-            return max(self.spec.stages[trial.stage].epochs - start, 0)
+            return max(self.spec.plan[trial.stage].epochs - start, 0)
         return max(trial.epochs_done - start, 0)
 
     def take(self, stage: int, index: int, epochs: int) -> None:
@@ -188,8 +199,17 @@ class _Plan:
         self.in_flight += 1
         self.budget_left -= epochs
 
+    def alive(self, stage: int) -> int:
+        """Trials of `stage` known to the state that are in flight or usable."""
+        known = sum(t.status in IN_FLIGHT or t.usable for t in self.by_stage[stage])
+        return known + self.started_now(stage)
+
+    def started_now(self, stage: int) -> int:
+        """Trials of `stage` chosen during this call (not yet in the state)."""
+        return len(self.used[stage]) - len(self.by_stage[stage])
+
     def promote_cost(self, stage: int) -> int:
-        return self.spec.stages[stage].epochs - self.spec.stages[stage - 1].epochs
+        return self.spec.plan[stage].epochs - self.spec.plan[stage - 1].epochs
 
     def finished(self, stage: int) -> list[TrialView]:
         return [t for t in self.by_stage[stage] if t.status not in IN_FLIGHT]
@@ -208,7 +228,7 @@ class _Plan:
             return min(slots, math.floor(len(self.finished(stage - 1)) / self.spec.eta))
         if not self.closed(stage - 1):
             return 0
-        keep = keep_of(self.spec.stages[stage].keep, max(len(self.ranked(stage - 1)), 1))
+        keep = keep_of(self.spec.plan[stage].keep, max(len(self.ranked(stage - 1)), 1))
         return min(slots, keep)
 
     def promotion_candidates(self, stage: int) -> list[TrialView]:
@@ -223,7 +243,7 @@ class _Plan:
 
     def can_start(self, stage: int) -> bool:
         """Whether `stage` has a slot it could fill now or later (budget allowing)."""
-        spec = self.spec.stages[stage]
+        spec = self.spec.plan[stage]
         slots = self.spec.promotion_slots(stage)
         open_samples = any(i not in self.used[stage] for i in range(slots, spec.trials))
         if open_samples and self.budget_left >= spec.epochs:
@@ -248,7 +268,7 @@ class _Plan:
 
 def _decide_spaces(plan: _Plan) -> list[StartStage]:
     actions = []
-    for stage in range(len(plan.spec.stages)):
+    for stage in range(len(plan.spec.plan)):
         if stage in plan.spaces:
             continue
         if stage == 0:
@@ -264,10 +284,10 @@ def _decide_spaces(plan: _Plan) -> list[StartStage]:
 
 
 def _policy(plan: _Plan, stage: int) -> RefinePolicy:
-    spec = plan.spec.stages[stage]
+    spec = plan.spec.plan[stage]
     keep = spec.keep
     if isinstance(keep, int) and plan.spec.asynchronous:
-        keep = min(1.0, keep / plan.spec.stages[stage - 1].trials)
+        keep = min(1.0, keep / plan.spec.plan[stage - 1].trials)
     return RefinePolicy(
         keep=keep,
         margin=spec.margin,
@@ -282,8 +302,7 @@ def _refine_inputs(plan: _Plan, stage: int) -> list[TrialResult] | None:
         return None
     chosen: list[TrialView] | None = None
     if plan.spec.asynchronous:
-        trials = plan.spec.stages[stage].trials
-        quorum = max(math.ceil(trials / plan.spec.eta), trials - plan.spec.concurrency)
+        quorum = _quorum(plan.spec, stage)
         early = [t for t in plan.by_stage[stage] if t.index < quorum]
         if {t.index for t in early} == set(range(quorum)) and all(
             t.status not in IN_FLIGHT for t in early
@@ -297,16 +316,24 @@ def _refine_inputs(plan: _Plan, stage: int) -> list[TrialResult] | None:
     return [TrialResult(t.params, t.val_accuracy if t.usable else None) for t in chosen]
 
 
+def _quorum(spec: SearchSpec, stage: int) -> int:
+    """How many first indexes of `stage` decide the next stage's space (asynchronous)."""
+    if spec.auto_plan is not None:
+        return math.ceil(spec.auto_plan.rungs[stage].planned_trials / spec.eta)
+    trials = spec.plan[stage].trials
+    return max(math.ceil(trials / spec.eta), trials - spec.concurrency)
+
+
 def _promotions(plan: _Plan, stage: int) -> list[PromoteTrial]:
     if stage not in plan.spaces or plan.spec.promotion_slots(stage) == 0:
         return []
     actions = []
-    epochs = plan.spec.stages[stage].epochs
+    epochs = plan.spec.plan[stage].epochs
     cost = plan.promote_cost(stage)
     room = plan.promotion_limit(stage) - plan.promoted_count(stage)
     free_indexes = [i for i in range(plan.spec.promotion_slots(stage)) if i not in plan.used[stage]]
     for parent, index in zip(plan.promotion_candidates(stage)[:room], free_indexes, strict=False):
-        if plan.free <= 0 or plan.budget_left < cost:
+        if plan.free <= 0 or plan.budget_left < cost + _reserved(plan, stage):
             break
         assert parent.trial_id is not None
         seed = train_seed(plan.spec.seed, parent.stage, parent.index)
@@ -318,7 +345,9 @@ def _promotions(plan: _Plan, stage: int) -> list[PromoteTrial]:
 def _samples(plan: _Plan, stage: int) -> list[SampleTrial]:
     if stage not in plan.spaces:
         return []
-    spec = plan.spec.stages[stage]
+    if plan.spec.auto_plan is not None:
+        return _automatic_samples(plan) if stage == 0 else []
+    spec = plan.spec.plan[stage]
     slots = plan.spec.promotion_slots(stage)
     actions = []
     for index in range(slots, spec.trials):
@@ -337,6 +366,45 @@ def _samples(plan: _Plan, stage: int) -> list[SampleTrial]:
     return actions
 
 
+def _automatic_samples(plan: _Plan) -> list[SampleTrial]:
+    """New rung-0 trials of the automatic plan; one more starts while the budget pays
+    for it and the promotions it may earn. Trial i is drawn in the space of stage
+    i mod (d + 1), d the highest stage decided: the spec's space and each narrower
+    refinement take turns, so narrowing on short, noisy results never stops
+    exploration of the whole space."""
+    epochs = plan.spec.plan[0].epochs
+    actions = []
+    index = max(plan.used[0], default=-1) + 1
+    while plan.free > 0 and index < plan.spec.plan[0].trials:
+        if plan.budget_left < epochs + _reserved(plan, 0):
+            break
+        space = plan.spaces[index % (max(plan.spaces) + 1)]
+        params = sample_params(space, plan.spec.seed, 0, index)
+        seed = train_seed(plan.spec.seed, 0, index)
+        actions.append(SampleTrial(0, index, params, seed, epochs))
+        plan.take(0, index, epochs)
+        index += 1
+    return actions
+
+
+def _reserved(plan: _Plan, stage: int) -> int:
+    """Epochs owed to promotions above `stage` if one more trial joins `stage`.
+
+    Automatic plans only (0 otherwise, or when `plan.reserve` is off): rung k
+    owes floor(alive(k-1) / eta) promotions, alive = in flight, completed with
+    a result, or owed itself.
+    """
+    if plan.spec.auto_plan is None or not plan.reserve:
+        return 0
+    expected = plan.alive(stage) + 1
+    reserve = 0
+    for higher in range(stage + 1, len(plan.spec.plan)):
+        owed = max(0, math.floor(expected / plan.spec.eta) - len(plan.used[higher]))
+        reserve += owed * plan.promote_cost(higher)
+        expected = plan.alive(higher) + owed
+    return reserve
+
+
 def _finish(plan: _Plan) -> FinishSearch:
     completed = [
         t for trials in plan.by_stage for t in trials if t.usable and t.trial_id is not None
@@ -346,7 +414,7 @@ def _finish(plan: _Plan) -> FinishSearch:
         key=lambda t: (-float(t.val_accuracy or 0.0), -t.stage, t.index),
         default=None,
     )
-    if all(len(plan.used[s]) >= spec.trials for s, spec in enumerate(plan.spec.stages)):
+    if all(len(plan.used[s]) >= spec.trials for s, spec in enumerate(plan.spec.plan)):
         reason = "all stages finished"
     elif _budget_blocks(plan):
         reason = f"budget exhausted ({plan.spec.budget} epochs)"
@@ -357,7 +425,7 @@ def _finish(plan: _Plan) -> FinishSearch:
 
 def _budget_blocks(plan: _Plan) -> bool:
     """Whether some unfilled slot could not be paid for with the epochs left."""
-    for stage, spec in enumerate(plan.spec.stages):
+    for stage, spec in enumerate(plan.spec.plan):
         slots = plan.spec.promotion_slots(stage)
         open_samples = any(i not in plan.used[stage] for i in range(slots, spec.trials))
         if open_samples and plan.budget_left < spec.epochs:

@@ -1,7 +1,9 @@
 """Search spaces: named, possibly conditional parameters, and how to sample them.
 
 A parameter is named by the dotted path it overrides in `TrainConfig`
-(`optimizer.learning_rate`), or by the pseudo-parameter `model.depth`.
+(`optimizer.learning_rate`, `model.hidden_sizes.1`), or by a pseudo-parameter:
+`model.depth` (the number of hidden layers) or `model.hidden_sizes.*` (one
+width shared by every hidden layer; not together with per-layer widths).
 
 Conditions (`when`) make a parameter active only for some values of another
 one. Plain-dict form, one entry per parent parameter, all must hold:
@@ -40,6 +42,7 @@ from hpsearch.search.distributions import (
 
 __all__ = [
     "DEPTH",
+    "SHARED_WIDTH",
     "Condition",
     "Param",
     "SearchSpace",
@@ -50,6 +53,7 @@ __all__ = [
 ]
 
 DEPTH = "model.depth"
+SHARED_WIDTH = "model.hidden_sizes.*"
 _WIDTH = re.compile(r"^model\.hidden_sizes\.(\d+)$")
 _TRAIN_STREAM = 1
 
@@ -255,7 +259,10 @@ def _check_condition(name: str, condition: Condition, parent: Distribution) -> N
                 f"space.{name}.when: {condition.parent} can never be {missing!r}; "
                 f"its values are {list(parent.values)!r}"
             )
-    if condition.values is None and not isinstance(parent, NumericDistribution):
+    numeric_choice = isinstance(parent, Choice) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in parent.values
+    )
+    if condition.values is None and not (isinstance(parent, NumericDistribution) or numeric_choice):
         raise ValueError(f"space.{name}.when: min/max needs a numeric parent {condition.parent!r}")
 
 

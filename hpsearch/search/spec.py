@@ -61,7 +61,8 @@ from hpsearch.config import (
 from hpsearch.ensembles.settings import CheckpointPolicy, EnsembleSpec
 from hpsearch.errors import ConfigError
 from hpsearch.search.distributions import Choice, NumericDistribution
-from hpsearch.search.space import DEPTH, Param, SearchSpace, check_conditions
+from hpsearch.search.plan import AutoPlan, automatic_plan
+from hpsearch.search.space import DEPTH, SHARED_WIDTH, Param, SearchSpace, check_conditions
 
 __all__ = [
     "SearchSpec",
@@ -104,8 +105,10 @@ class SearchSpec(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     base: TrainConfig = Field(default_factory=TrainConfig)
     space: dict[str, dict[str, Any]] = Field(min_length=1)
-    stages: list[StageSpec] = Field(min_length=1, max_length=50)
+    stages: list[StageSpec] | None = Field(None, min_length=1, max_length=50)
     budget_epochs: int | None = Field(None, ge=1)
+    min_epochs: int = Field(1, ge=1, le=10_000)
+    max_epochs: int | None = Field(None, ge=1, le=10_000)
     concurrency: int = Field(4, ge=1, le=10_000)
     seed: int = Field(0, ge=0, le=2**63 - 1)
     sampler: Literal["random", "grid"] = "random"
@@ -117,6 +120,8 @@ class SearchSpec(StrictModel):
     checkpoints: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
 
     _search_space: SearchSpace = PrivateAttr()
+    _auto_plan: AutoPlan | None = PrivateAttr(None)
+    _plan: list[StageSpec] = PrivateAttr()
 
     @field_validator("space")
     @classmethod
@@ -129,7 +134,24 @@ class SearchSpec(StrictModel):
     @model_validator(mode="after")
     def _check_spec(self) -> SearchSpec:
         self._search_space = parse_space(self.space, self.base)
+        if self.stages is None:
+            if self.budget_epochs is None:
+                raise ValueError("stages: give [[stages]], or budget_epochs for an automatic plan")
+            if not self.asynchronous or self.sampler == "grid":
+                field = "asynchronous" if not self.asynchronous else "sampler"
+                raise ValueError(
+                    f"{field}: the automatic plan samples at random, asynchronously; "
+                    "write [[stages]] for a stage-by-stage or grid search"
+                )
+            self._auto_plan = automatic_plan(
+                self.budget_epochs, self.eta, self.min_epochs, self.max_epochs
+            )
+            self._plan = _automatic_stages(self._auto_plan)
+            return self
+        if self.max_epochs is not None:
+            raise ValueError("max_epochs: only an automatic plan (no [[stages]]) takes it")
         _check_stages(self.stages)
+        self._plan = list(self.stages)
         first = self.stages[0].trials * self.stages[0].epochs
         if self.budget_epochs is not None and self.budget_epochs < first:
             raise ValueError(
@@ -144,25 +166,53 @@ class SearchSpec(StrictModel):
         return self._search_space
 
     @property
+    def plan(self) -> list[StageSpec]:
+        """The stages run: `stages`, or those of the automatic plan (trial counts = caps)."""
+        return self._plan
+
+    @property
+    def auto_plan(self) -> AutoPlan | None:
+        """The automatic plan's rungs, None when the stages are written by hand."""
+        return self._auto_plan
+
+    def plan_lines(self) -> list[str]:
+        """The chosen plan in words (for `hpsearch plan`)."""
+        if self._auto_plan is not None:
+            return self._auto_plan.lines()
+        lines = [f"hand-written plan: {len(self._plan)} stages, budget {self.budget} epochs"]
+        for k, stage in enumerate(self._plan):
+            lines.append(
+                f"  stage {k}: {stage.trials} trials x {stage.epochs} epochs"
+                + (f", {stage.refine} keep {stage.keep} margin {stage.margin}" if k else "")
+            )
+        return lines
+
+    @property
     def budget(self) -> int:
         """The total epoch budget: `budget_epochs`, or exactly what the stages plan."""
         return self.budget_epochs if self.budget_epochs is not None else self.planned_epochs()
 
     def promotion_slots(self, stage: int) -> int:
         """How many of `stage`'s indexes (the first ones) are promotions."""
-        spec = self.stages[stage]
+        spec = self._plan[stage]
         if stage == 0 or spec.refine == "resample":
             return 0
         if spec.refine == "promote":
             return spec.trials
-        return min(spec.trials, keep_of(spec.keep, self.stages[stage - 1].trials))
+        return min(spec.trials, keep_of(spec.keep, self._plan[stage - 1].trials))
+
+    def planned_trials(self) -> int:
+        """Trials the plan expects: every stage's slots, or the automatic bracket's."""
+        if self._auto_plan is not None:
+            return sum(rung.planned_trials for rung in self._auto_plan.rungs)
+        return sum(stage.trials for stage in self._plan)
 
     def planned_epochs(self) -> int:
         """Epochs all stages need when every slot is filled and trains fully."""
         total = 0
-        for stage, spec in enumerate(self.stages):
+        for stage, spec in enumerate(self._plan):
             promoted = self.promotion_slots(stage)
-            previous = self.stages[stage - 1].epochs if stage else 0
+            previous = self._plan[stage - 1].epochs if stage else 0
             total += promoted * (spec.epochs - previous) + (spec.trials - promoted) * spec.epochs
         return total
 
@@ -172,6 +222,20 @@ def keep_of(keep: int | float, trials: int) -> int:
     if isinstance(keep, float):
         return min(trials, max(1, math.ceil(keep * trials - 1e-9)))
     return min(trials, keep)
+
+
+def _automatic_stages(plan: AutoPlan) -> list[StageSpec]:
+    """Rung k as stage k; trial counts are caps the budget reaches first: at most
+    3 * budget + 10 rung-0 trials (trials that diverge in their first epoch cost no
+    epoch, so the cap ends a search where most do), and ASHA promotes at most 1/eta."""
+    caps = [min(3 * plan.budget + 10, 100_000)]
+    for _ in plan.rungs[1:]:
+        caps.append(max(1, math.floor(caps[-1] / plan.eta)))
+    stages = [StageSpec(trials=caps[0], epochs=plan.rungs[0].epochs)]
+    for rung, cap in zip(plan.rungs[1:], caps[1:], strict=True):
+        keep = 1.0 / plan.eta
+        stages.append(StageSpec(trials=cap, epochs=rung.epochs, keep=keep, refine="promote"))
+    return stages
 
 
 def _check_stages(stages: list[StageSpec]) -> None:
@@ -206,6 +270,12 @@ def parse_space(raw: dict[str, dict[str, Any]], base: TrainConfig) -> SearchSpac
         param = Param.from_dict(name, body)
         params.append(_with_limits(param, _field_limits(name)))
     space = SearchSpace(tuple(params))
+    per_layer = [name for name in space.names if _WIDTH.match(name)]
+    if SHARED_WIDTH in space and per_layer:
+        raise ValueError(
+            f"space.{SHARED_WIDTH}: one width shared by every hidden layer cannot be searched "
+            f"together with per-layer widths {per_layer}"
+        )
     check_conditions(space)
     max_depth = _max_depth(space)
     for param in space.params:
@@ -262,7 +332,7 @@ def _field_limits(name: str) -> tuple[float | None, float | None]:
     """Hard bounds of a config field from its declared constraints (ge, gt, le, lt)."""
     if name == DEPTH:
         return 1, MAX_DEPTH
-    if _WIDTH.match(name):
+    if _WIDTH.match(name) or name == SHARED_WIDTH:
         return 1, None
     node: Any = TrainConfig
     info: Any = None
@@ -311,12 +381,15 @@ def _apply(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
     depth = overrides.pop(DEPTH, None)
     if depth is not None:
         sizes = (sizes + [sizes[-1]] * int(depth))[: int(depth)]
+    shared = overrides.pop(SHARED_WIDTH, None)
+    if shared is not None:
+        sizes = [shared] * len(sizes)
     widths = {int(m.group(1)): overrides.pop(n) for n in list(overrides) if (m := _WIDTH.match(n))}
     for index, width in widths.items():
         if index >= len(sizes):
             raise ConfigError(f"model.hidden_sizes.{index}: the network has {len(sizes)} layers")
         sizes[index] = width
-    if depth is not None or widths:
+    if depth is not None or widths or shared is not None:
         overrides["model.hidden_sizes"] = sizes
     return with_overrides(base, overrides)
 
@@ -330,7 +403,8 @@ def trial_config(
     """The validated `TrainConfig` of one trial: the base with `params` applied.
 
     `model.depth` truncates `model.hidden_sizes`, or extends it by repeating
-    its last width; then `model.hidden_sizes.i` set the widths. `train_seed` and
+    its last width; then `model.hidden_sizes.*` sets every width, or
+    `model.hidden_sizes.i` set one each. `train_seed` and
     `epochs`, when given, set `seed` and `epochs`. Raises `ConfigError`.
     """
     overrides = dict(params)

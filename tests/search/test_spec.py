@@ -156,3 +156,71 @@ def test_trial_config_applies_depth_and_widths() -> None:
     assert trial_config(spec, {**shallow, "model.depth": 1}).model.hidden_sizes == [32]
     with pytest.raises(ConfigError, match=r"model\.hidden_sizes\.1"):
         trial_config(spec, {"model.depth": 1, "model.hidden_sizes.1": 16})
+
+
+def shared_width_spec() -> dict[str, Any]:
+    raw = valid()
+    raw["base"]["model"]["hidden_sizes"] = [32, 32]
+    raw["space"]["model.hidden_sizes.*"] = {"kind": "log_int", "low": 8, "high": 64}
+    return raw
+
+
+def test_one_shared_width_sets_every_hidden_layer() -> None:
+    spec = parse_search_spec(shared_width_spec())
+    config = trial_config(spec, {"model.hidden_sizes.*": 16, "model.keep_prob": 0.5})
+    assert config.model.hidden_sizes == [16, 16]
+    raw = shared_width_spec()
+    raw["space"]["model.depth"] = {"kind": "int", "low": 1, "high": 3}
+    deeper = trial_config(parse_search_spec(raw), {"model.hidden_sizes.*": 12, "model.depth": 3})
+    assert deeper.model.hidden_sizes == [12, 12, 12]
+
+
+def test_shared_and_per_layer_widths_together_are_refused() -> None:
+    raw = shared_width_spec()
+    raw["space"]["model.hidden_sizes.1"] = {"kind": "int", "low": 8, "high": 9}
+    with pytest.raises(ConfigError, match=r"space\.model\.hidden_sizes\.\*: one width shared"):
+        parse_search_spec(raw)
+
+
+def test_a_fixed_depth_is_a_one_value_choice() -> None:
+    raw = shared_width_spec()
+    del raw["space"]["model.hidden_sizes.*"]
+    raw["space"]["model.depth"] = {"kind": "choice", "values": [2]}
+    raw["space"]["model.hidden_sizes.1"] = {"kind": "log_int", "low": 8, "high": 64}
+    spec = parse_search_spec(raw)
+    params = {"model.depth": 2, "model.hidden_sizes.1": 10, "model.keep_prob": 0.5}
+    assert spec.search_space.contains({**params, "optimizer.learning_rate": 0.01})
+    assert trial_config(spec, params).model.hidden_sizes == [32, 10]
+
+
+@pytest.mark.parametrize("form", ["json", "toml"])
+def test_shared_width_fixed_depth_and_automatic_plan_round_trip(form: str, tmp_path: Path) -> None:
+    raw = shared_width_spec()
+    raw["space"]["model.depth"] = {"kind": "choice", "values": [2]}
+    del raw["stages"]
+    raw["budget_epochs"] = 50
+    spec = parse_search_spec(raw)
+    dumped = spec.model_dump(mode="json", exclude_none=True)
+    path = tmp_path / f"spec.{form}"
+    if form == "json":
+        path.write_text(json.dumps(dumped))
+    else:
+        path.write_text(_to_toml(dumped))
+    again = load_search_spec(path)
+    assert again == spec and again.search_space == spec.search_space
+    assert again.plan == spec.plan and again.auto_plan == spec.auto_plan
+
+
+def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """A tiny TOML writer for plain nested dicts of scalars and lists (tests only)."""
+    lines, tables = [], []
+    for key, value in data.items():
+        name = json.dumps(key) if "." in key or "*" in key else key
+        if isinstance(value, dict):
+            tables.append((f"{prefix}{name}", value))
+        else:
+            lines.append(f"{name} = {json.dumps(value)}")
+    text = "\n".join(lines) + "\n"
+    for table, body in tables:
+        text += f"\n[{table}]\n" + _to_toml(body, f"{table}.")
+    return text
