@@ -165,7 +165,7 @@ def _outcome(storage: Storage, search_id: int, trials: list[Any], reason: str) -
 
 def seed_stage_of(spec: SearchSpec) -> int | None:
     """The stage number of the search's seed trials (one past its last stage), if it has one."""
-    return len(spec.stages) if "seeds" in spec.ensembles.kinds else None
+    return len(spec.plan) if "seeds" in spec.ensembles.kinds else None
 
 
 def complete_with_ensembles(
