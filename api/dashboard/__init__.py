@@ -3,7 +3,7 @@
     /                    searches: status, progress, best accuracy; launch from a spec file
     /ui/searches/{id}    one search: leaderboard, hyperparameter scatter with stage ranges and
                          border warnings, best curves, parallel coordinates, worker timeline,
-                         pause / resume / cancel / budget
+                         ensembles beside the best single model, pause / resume / cancel / budget
     /ui/trials/{id}      one trial: loss, accuracies, update ratios, histograms, dead ReLUs,
                          first-layer weights, status, checkpoints
     /ui/workers          workers: alive or stale, current trial, trials done, share busy

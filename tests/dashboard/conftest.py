@@ -100,7 +100,7 @@ def dashboard(
         try:
             wait_for(lambda: _answers(api), 60, "hpsearch serve to answer /health")
             service.start_worker()
-            response = api.post("/searches", json=browser_spec(trials=80))
+            response = api.post("/searches", json=browser_spec(trials=2000))  # cancelled early
             assert response.status_code == 201, response.text
             yield Dashboard(str(api.base_url).rstrip("/"), storage, api,
                             response.json()["id"], log_path, service)  # fmt: skip

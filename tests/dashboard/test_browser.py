@@ -56,7 +56,10 @@ def test_an_open_page_shows_the_next_finished_trial_without_a_reload(
     page.wait_for_function("document.getElementById('scatter').dataset.drawn", timeout=TIMEOUT_MS)
     page.evaluate("window.__notReloaded = true")
     before = completed(dashboard)
-    wait_for(lambda: completed(dashboard) > before, 60, "the next trial to finish")
+    try:
+        wait_for(lambda: completed(dashboard) > before, 120, "the next trial to finish")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{dashboard.service.logs()[-3000:]}") from None
     after = completed(dashboard)
     page.wait_for_function(
         "(n) => document.querySelectorAll('#leaderboard tbody tr td:nth-child(3)').length > 0 &&"
@@ -107,6 +110,33 @@ def test_the_search_page_figures_hold_the_database_numbers(page: Any, dashboard:
     rows = page.locator("#leaderboard tbody tr").count()
     assert rows == min(20, len(points))
     screenshot(page, "search")
+    assert dashboard.problems == []
+
+
+def test_an_ensemble_built_from_the_page_shows_beside_the_best_single_model(
+    page: Any, dashboard: Dashboard
+) -> None:
+    before = len(dashboard.storage.list_ensembles(dashboard.search_id))
+    page.select_option("#ensemble-kind", "top_k")
+    page.click("#build-ensemble")
+    wait_for(
+        lambda: [e.status for e in dashboard.storage.list_ensembles(dashboard.search_id)][before:]
+        in (["completed"], ["failed"]),
+        90, "the worker to build the requested ensemble",
+    )  # fmt: skip
+    ensembles = dashboard.storage.list_ensembles(dashboard.search_id)
+    assert ensembles[-1].status == "completed", ensembles[-1].error
+    built = sum(1 for e in ensembles if e.status == "completed")
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#ensembles tbody tr').length === n", arg=len(ensembles)
+    )
+    page.wait_for_function(
+        "(n) => (document.getElementById('ensemble-chart').data || [{x: []}])[0].x.length === n",
+        arg=built + 1,  # the best single model, then each built ensemble
+    )
+    labels = page.evaluate("document.getElementById('ensemble-chart').data[0].x")
+    assert labels[0] == "best single" and labels[-1] == f"top_k #{ensembles[-1].id}"
+    screenshot(page, "search-ensembles")
     assert dashboard.problems == []
 
 

@@ -3,6 +3,7 @@
 import { plotlyReady, poll } from "./common.js";
 import * as controls from "./controls.js";
 import * as curves from "./curves.js";
+import * as ensembles from "./ensembles.js";
 import * as leaderboard from "./leaderboard.js";
 import * as parallel from "./parallel.js";
 import * as scatter from "./scatter.js";
@@ -14,9 +15,10 @@ const base = `/searches/${searchId}`;
 await plotlyReady();
 controls.setup(searchId);
 leaderboard.setup(searchId);
+ensembles.setup(searchId);
 poll(
-  [base, `${base}/points`, `${base}/curves`, `${base}/timeline`],
-  async (detail, points, best, bars) => {
+  [base, `${base}/points`, `${base}/curves`, `${base}/timeline`, `${base}/ensembles`],
+  async (detail, points, best, bars, built) => {
     if (detail.changed) {
       controls.show(detail.data);
       await leaderboard.refresh(detail.data);
@@ -27,5 +29,8 @@ poll(
     }
     if (best.changed) curves.draw(document.getElementById("curves"), best.data);
     if (bars.changed) timeline.draw(document.getElementById("timeline"), bars.data);
+    if (built.changed) {
+      ensembles.draw(document.querySelector("#ensembles tbody"), document.getElementById("ensemble-chart"), built.data);
+    }
   },
 );
