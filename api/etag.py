@@ -12,8 +12,6 @@ import hashlib
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 __all__ = ["NOT_MODIFIED", "etag_json"]
@@ -25,11 +23,10 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 
 def etag_json(request: Request, body: BaseModel) -> Response:
     """`body` as JSON with a strong ETag of its bytes, or 304 when If-None-Match has it."""
-    response = JSONResponse(jsonable_encoder(body))
-    etag = '"' + hashlib.sha256(response.body).hexdigest()[:32] + '"'
+    content = body.model_dump_json().encode("utf-8")
+    etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     offered = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
     if etag in offered or "*" in offered:
         return Response(status_code=304, headers=headers)
-    response.headers.update(headers)
-    return response
+    return Response(content, media_type="application/json", headers=headers)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from api.views import downsample
-from hpsearch.db.figures import TrialPoint
+from hpsearch.db.figures import TrialPoint, WorkerSpan
 from hpsearch.db.records import EpochRecord
 
 __all__ = [
@@ -33,32 +33,30 @@ MAX_LOSS_POINTS = 2000
 MAX_EPOCHS = 200
 
 
-def pick_points(points: Sequence[TrialPoint], max_points: int) -> list[TrialPoint]:
-    """At most `max_points` trials: the best quarter by validation accuracy, then an even
-    spread of the rest (by trial id), in trial-id order. All of them when they fit."""
-    if len(points) <= max_points:
-        return list(points)
-    ranked = sorted(
-        points, key=lambda p: (p.best_val_accuracy is None, -(p.best_val_accuracy or 0.0))
-    )
-    best = ranked[: max_points // 4]
-    chosen = {p.trial_id for p in best}
-    rest = [p for p in points if p.trial_id not in chosen]
-    spread = [rest[i] for i in downsample(len(rest), max_points - len(best))]
-    return sorted([*best, *spread], key=lambda p: p.trial_id)
+def pick_points(scores: Sequence[tuple[int, float | None]], max_points: int) -> list[int]:
+    """Ids of at most `max_points` of the (trial id, best validation accuracy) `scores`: the
+    best quarter by accuracy, then an even spread of the rest (by trial id), in id order.
+    All of them when they fit."""
+    if len(scores) <= max_points:
+        return [trial_id for trial_id, _ in scores]
+    ranked = sorted(scores, key=lambda s: (s[1] is None, -(s[1] or 0.0)))
+    chosen = {trial_id for trial_id, _ in ranked[: max_points // 4]}
+    rest = [trial_id for trial_id, _ in scores if trial_id not in chosen]
+    spread = [rest[i] for i in downsample(len(rest), max_points - len(chosen))]
+    return sorted([*chosen, *spread])
 
 
-def search_points(points: Sequence[TrialPoint], max_points: int) -> dict[str, Any]:
-    """Columns of the (downsampled) trials: ids, stages, statuses, accuracies, parameters.
+def search_points(kept: Sequence[TrialPoint], total: int) -> dict[str, Any]:
+    """Columns of the trials kept (`pick_points`) of the `total` of the search: ids,
+    stages, statuses, accuracies, parameters.
 
     Returns {"total", "shown", "trial_id": [...], "stage", "status",
     "val_accuracy", "params": {name: [value or None per trial]}}; every list
     has `shown` entries.
     """
-    kept = pick_points(points, max_points)
     names = sorted({name for p in kept for name in p.params})
     return {
-        "total": len(points),
+        "total": total,
         "shown": len(kept),
         "trial_id": [p.trial_id for p in kept],
         "stage": [p.stage for p in kept],
@@ -72,46 +70,42 @@ def _seconds(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds())
 
 
-def timeline(points: Sequence[TrialPoint], now: datetime, max_bars: int) -> dict[str, Any]:
-    """Trials per worker over time: the `max_bars` most recently started trials as bars,
-    and for every worker its trial count, busy seconds and share of time busy.
+def timeline(
+    bars: Sequence[TrialPoint], spans: Sequence[WorkerSpan], now: datetime
+) -> dict[str, Any]:
+    """Trials per worker over time: `bars` (the most recently started trials) and for each
+    worker its trial count, busy seconds and share of time busy.
 
-    A worker's share is busy seconds / (its last finish, or now, - its first start).
+    A worker's share is busy seconds / (its last end - its first start).
     """
-    started = [p for p in points if p.started_at is not None and p.worker_id is not None]
-    started.sort(key=lambda p: (p.started_at, p.trial_id))
-    bars = [
+    rows = [
         {
-            "trial_id": p.trial_id,
-            "worker_id": p.worker_id,
-            "status": p.status,
-            "started_at": p.started_at,
-            "finished_at": p.finished_at,
+            "worker_id": span.worker_id,
+            "trials": span.trials,
+            "busy_s": span.busy_s,
+            "busy_share": _share(span.busy_s, _seconds(span.first_start, span.last_end)),
         }
-        for p in started[-max_bars:]
+        for span in spans
     ]
-    return {"total": len(started), "bars": bars, "workers": _per_worker(started, now)}
-
-
-def _per_worker(started: Sequence[TrialPoint], now: datetime) -> list[dict[str, Any]]:
-    grouped: dict[str, list[TrialPoint]] = {}
-    for point in started:
-        grouped.setdefault(str(point.worker_id), []).append(point)
-    rows = []
-    for worker_id, trials in sorted(grouped.items()):
-        assert trials[0].started_at is not None
-        ends = [p.finished_at or now for p in trials]
-        busy = sum(_seconds(p.started_at or now, end) for p, end in zip(trials, ends, strict=True))
-        span = _seconds(trials[0].started_at, max(ends))
-        rows.append(
+    return {
+        "total": sum(span.trials for span in spans),
+        "bars": [
             {
-                "worker_id": worker_id,
-                "trials": len(trials),
-                "busy_s": busy,
-                "busy_share": min(1.0, busy / span) if span > 0 else 0.0,
+                "trial_id": p.trial_id,
+                "worker_id": p.worker_id,
+                "status": p.status,
+                "started_at": p.started_at,
+                "finished_at": p.finished_at,
             }
-        )
-    return rows
+            for p in bars
+            if p.worker_id is not None
+        ],
+        "workers": rows,
+    }
+
+
+def _share(busy_s: float, span_s: float) -> float:
+    return min(1.0, busy_s / span_s) if span_s > 0 else 0.0
 
 
 def worker_activity(
@@ -132,8 +126,7 @@ def worker_activity(
         entry["busy_s"] += _seconds(started_at, finished_at or now)
         entry["trials_done"] += finished_at is not None
     for worker_id, entry in activity.items():
-        span = _seconds(since[worker_id], now)
-        entry["busy_share"] = min(1.0, entry["busy_s"] / span) if span > 0 else 0.0
+        entry["busy_share"] = _share(entry["busy_s"], _seconds(since[worker_id], now))
     return activity
 
 

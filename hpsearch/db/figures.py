@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy.orm import aliased
 
 from hpsearch.db.base import StoreBase
-from hpsearch.db.models import EpochMetricRow, SearchRow, TrialRow
+from hpsearch.db.models import EpochMetricRow, SearchRow, TrialRow, UTCDateTime
 from hpsearch.errors import NotFoundError
 
-__all__ = ["FigureQueries", "TrialPoint"]
+__all__ = ["FigureQueries", "TrialPoint", "WorkerSpan"]
 
 MAX_CURVE_TRIALS = 100
 
@@ -38,8 +39,19 @@ class TrialPoint:
     finished_at: datetime | None
 
 
+@dataclass(frozen=True)
+class WorkerSpan:
+    """What one worker did for a search: trials started, seconds busy, first start, last end."""
+
+    worker_id: str
+    trials: int
+    busy_s: float
+    first_start: datetime
+    last_end: datetime
+
+
 _POINT_COLUMNS = (
-    TrialRow.id,
+    TrialRow.id.label("trial_id"),
     TrialRow.stage,
     TrialRow.status,
     TrialRow.params,
@@ -52,28 +64,88 @@ _POINT_COLUMNS = (
 
 
 class FigureQueries(StoreBase):
-    def trial_points(self, search_id: int) -> list[TrialPoint]:
-        """Every trial of the search in id order, narrow; NotFoundError for a missing search."""
+    def trial_scores(self, search_id: int) -> list[tuple[int, float | None]]:
+        """(trial id, best validation accuracy) of every trial of the search, in id order."""
         with self._read_core() as connection:
-            if (
-                connection.execute(select(SearchRow.id).where(SearchRow.id == search_id)).first()
-                is None
-            ):
-                raise NotFoundError(f"search {search_id!r} does not exist")
+            _require_search(connection, search_id)
             rows = connection.execute(
-                select(*_POINT_COLUMNS).where(TrialRow.search_id == search_id).order_by(TrialRow.id)
+                select(TrialRow.id, TrialRow.best_val_accuracy)
+                .where(TrialRow.search_id == search_id)
+                .order_by(TrialRow.id)
             ).all()
-        return [TrialPoint(*row) for row in rows]
+        return [(trial_id, accuracy) for trial_id, accuracy in rows]
+
+    def trial_points(
+        self, search_id: int, trial_ids: Sequence[int] | None = None
+    ) -> list[TrialPoint]:
+        """The search's trials (only `trial_ids` when given) in id order; NotFoundError
+        for a missing search."""
+        query = select(*_POINT_COLUMNS).where(TrialRow.search_id == search_id)
+        query = query.order_by(TrialRow.id)
+        if trial_ids is not None:
+            query = query.where(TrialRow.id.in_(list(trial_ids)))
+        with self._read_core() as connection:
+            _require_search(connection, search_id)
+            rows = connection.execute(query).all()
+        return [TrialPoint(**row._mapping) for row in rows]
+
+    def recent_trials(self, search_id: int, limit: int) -> list[TrialPoint]:
+        """The `limit` most recently started trials of the search (parameters left empty),
+        oldest first."""
+        columns = [*_POINT_COLUMNS[:3], *_POINT_COLUMNS[4:]]
+        query = (
+            select(*columns)
+            .where(TrialRow.search_id == search_id, TrialRow.started_at.is_not(None))
+            .order_by(TrialRow.started_at.desc(), TrialRow.id.desc())
+            .limit(limit)
+        )
+        with self._read_core() as connection:
+            _require_search(connection, search_id)
+            rows = connection.execute(query).all()
+        return [TrialPoint(**row._mapping, params={}) for row in reversed(rows)]
+
+    def worker_spans(self, search_id: int, now: datetime) -> list[WorkerSpan]:
+        """Per worker that ran trials of the search: how many, seconds busy (a running
+        trial counts until `now`), first start and last end."""
+        end = func.coalesce(TrialRow.finished_at, bindparam("now", now, type_=UTCDateTime()))
+        if self.engine.dialect.name == "postgresql":
+            seconds: Any = func.extract("epoch", end - TrialRow.started_at)
+        else:
+            seconds = (func.julianday(end) - func.julianday(TrialRow.started_at)) * 86400.0
+        query = (
+            select(
+                TrialRow.worker_id, func.count(), func.sum(seconds),
+                func.min(TrialRow.started_at), func.max(end),
+            )
+            .where(
+                TrialRow.search_id == search_id,
+                TrialRow.worker_id.is_not(None),
+                TrialRow.started_at.is_not(None),
+            )
+            .group_by(TrialRow.worker_id)
+            .order_by(TrialRow.worker_id)
+        )  # fmt: skip
+        with self._read_core() as connection:
+            rows = connection.execute(query).all()
+        return [
+            WorkerSpan(str(worker), int(count), max(0.0, float(busy or 0.0)), first, last)
+            for worker, count, busy, first, last in rows
+        ]
 
     def epochs_trained(self, search_id: int) -> int:
-        """Epoch records committed by the search's trials (a promotion counts only its own)."""
+        """Epochs the search's trials trained: each trial's last epoch minus the epoch its
+        parent stopped at (a promotion counts only the epochs it added)."""
+        parent = aliased(TrialRow)
+        start = func.coalesce(parent.last_epoch, 0)
+        own = case((TrialRow.last_epoch > start, TrialRow.last_epoch - start), else_=0)
         with self._read_core() as connection:
-            count = connection.execute(
-                select(func.count(EpochMetricRow.id))
-                .join(TrialRow, TrialRow.id == EpochMetricRow.trial_id)
+            total = connection.execute(
+                select(func.coalesce(func.sum(own), 0))
+                .select_from(TrialRow)
+                .outerjoin(parent, parent.id == TrialRow.parent_trial_id)
                 .where(TrialRow.search_id == search_id)
             ).scalar_one()
-        return int(count)
+        return int(total)
 
     def worker_trial_spans(
         self, worker_ids: Sequence[str]
@@ -106,3 +178,8 @@ class FigureQueries(StoreBase):
             if val_accuracy is not None:
                 curves[trial_id].append((epoch, val_accuracy))
         return curves
+
+
+def _require_search(connection: Connection, search_id: int) -> None:
+    if connection.execute(select(SearchRow.id).where(SearchRow.id == search_id)).first() is None:
+        raise NotFoundError(f"search {search_id!r} does not exist")

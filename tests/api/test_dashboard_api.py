@@ -93,7 +93,8 @@ def test_figure_routes_aggregate_the_search_and_answer_304_when_unchanged(
 ) -> None:
     search = client.post("/searches", json=tiny_spec()).json()
     worker()
-    wait_for(client, f"/searches/{search['id']}", lambda body: body["status"] in FINISHED)
+    done = wait_for(client, f"/searches/{search['id']}", lambda body: body["status"] in FINISHED)
+    assert done["progress"]["epochs_trained"] == 4 * 1 + 2 * (3 - 1)  # promotions add 2 each
     base = f"/searches/{search['id']}"
     points = client.get(f"{base}/points")
     assert points.status_code == 200

@@ -19,7 +19,7 @@ from api.figures import (
 )
 from api.images import mosaic, png_bytes
 from api.session import SESSION_TTL_S, issue_session, read_session
-from hpsearch.db.figures import TrialPoint
+from hpsearch.db.figures import TrialPoint, WorkerSpan
 from hpsearch.db.records import EpochRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,38 +36,34 @@ def point(trial_id: int, accuracy: float | None, **changes: object) -> TrialPoin
 
 
 def test_pick_points_keeps_everything_that_fits() -> None:
-    points = [point(i, i / 10) for i in range(1, 6)]
-    assert pick_points(points, 5) == points
+    scores = [(i, i / 10) for i in range(1, 6)]
+    assert pick_points(scores, 5) == [1, 2, 3, 4, 5]
 
 
 def test_pick_points_keeps_the_best_quarter_and_a_spread_in_id_order() -> None:
-    points = [point(i, (i * 37 % 100) / 100) for i in range(1, 101)]
-    kept = pick_points(points, 20)
-    assert len(kept) == 20
-    assert [p.trial_id for p in kept] == sorted(p.trial_id for p in kept)
-    best_five = sorted(points, key=lambda p: -(p.best_val_accuracy or 0))[:5]
-    assert {p.trial_id for p in best_five} <= {p.trial_id for p in kept}
+    scores: list[tuple[int, float | None]] = [(i, (i * 37 % 100) / 100) for i in range(1, 101)]
+    scores[0] = (1, None)
+    kept = pick_points(scores, 20)
+    assert len(kept) == 20 and kept == sorted(kept)
+    best_five = sorted(scores, key=lambda s: -(s[1] or 0))[:5]
+    assert {trial_id for trial_id, _ in best_five} <= set(kept)
+    assert kept[0] == 1 and kept[-1] == 100  # the spread keeps the first and the last
 
 
 def test_search_points_are_columns_of_equal_length() -> None:
     points = [point(1, 0.5), point(2, None, params={"lr": 0.2, "width": 8})]
-    columns = search_points(points, 10)
-    assert columns["total"] == columns["shown"] == 2
+    columns = search_points(points, total=10)
+    assert columns["total"] == 10 and columns["shown"] == 2
     assert columns["params"] == {"lr": [0.1, 0.2], "width": [None, 8]}
     assert columns["val_accuracy"] == [0.5, None]
 
 
 def test_timeline_busy_share_is_busy_time_over_the_workers_span() -> None:
-    points = [
-        point(1, 0.5, started_at=T0, finished_at=T0 + timedelta(seconds=10)),
-        point(
-            2, 0.6, started_at=T0 + timedelta(seconds=20), finished_at=T0 + timedelta(seconds=30)
-        ),
-        point(3, None, status="queued"),
-    ]
-    result = timeline(points, T0 + timedelta(seconds=30), max_bars=1)
+    bars = [point(2, 0.6, started_at=T0, finished_at=None), point(3, None, worker_id=None)]
+    spans = [WorkerSpan("w1", 2, 20.0, T0, T0 + timedelta(seconds=30))]
+    result = timeline(bars, spans, T0 + timedelta(seconds=30))
     assert result["total"] == 2
-    assert [bar["trial_id"] for bar in result["bars"]] == [2]
+    assert [bar["trial_id"] for bar in result["bars"]] == [2]  # a bar needs a worker
     (share,) = result["workers"]
     assert share["trials"] == 2 and share["busy_s"] == 20.0
     assert share["busy_share"] == pytest.approx(20 / 30)

@@ -3,7 +3,7 @@ import { draw as plot } from "./common.js";
 
 export function draw(element, figures, logY) {
   const traces = [
-    { type: "scattergl", mode: "lines", name: "per iteration", x: figures.loss_per_iteration.x, y: figures.loss_per_iteration.y, line: { width: 1, color: "#9ecae1" } },
+    { type: "scatter", mode: "lines", name: "per iteration", x: figures.loss_per_iteration.x, y: figures.loss_per_iteration.y, line: { width: 1, color: "#9ecae1" } },
     { type: "scatter", mode: "lines+markers", name: "train (epoch mean)", x: figures.epoch, y: figures.train_loss },
     { type: "scatter", mode: "lines+markers", name: "validation", x: figures.epoch, y: figures.val_loss },
   ];
