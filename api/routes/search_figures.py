@@ -34,7 +34,7 @@ def get_points(
     search_id: SearchId,
     request: Request,
     storage: StorageDep,
-    max_points: Annotated[int, Query(ge=10, le=20_000)] = 2000,
+    max_points: Annotated[int, Query(ge=10, le=20_000)] = 1000,
 ) -> Response:
     """Each trial's stage, status, best validation accuracy and parameters, as columns.
 
@@ -75,7 +75,7 @@ def get_timeline(
     search_id: SearchId,
     request: Request,
     storage: StorageDep,
-    max_bars: Annotated[int, Query(ge=1, le=5000)] = 500,
+    max_bars: Annotated[int, Query(ge=1, le=5000)] = 300,
 ) -> Response:
     """The search's trials per worker over time, and each worker's share of time busy."""
     now = utc_now()

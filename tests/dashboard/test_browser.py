@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import TOKEN, Dashboard, browser_spec, screenshot, watch
+from browser_tools import TOKEN, Dashboard, browser_spec, screenshot, watch
 from service_tools import wait_for
 
 pytestmark = pytest.mark.service
@@ -104,8 +104,12 @@ def test_the_search_page_figures_hold_the_database_numbers(page: Any, dashboard:
     )  # fmt: skip
     wait_for(lambda: scatter_points(page) == len(scored), 30, "the scatter to match the database")
     assert scatter_points(page, "model.keep_prob") == len(scored)
-    lines = page.evaluate("document.getElementById('parallel').data[0].dimensions[0].values.length")
-    assert lines == len(scored)
+    parallel = "document.getElementById('parallel')"
+    assert page.evaluate(f"{parallel}.layout.meta.lines") == len(scored)
+    segments = page.evaluate(
+        f"{parallel}.data.reduce((n, t) => n + t.x.filter(x => x === null).length, 0)"
+    )
+    assert segments == len(scored)  # one polyline per trial, ended by a gap
     assert page.evaluate("document.getElementById('curves').data.length") == min(5, len(scored))
     rows = page.locator("#leaderboard tbody tr").count()
     assert rows == min(20, len(points))

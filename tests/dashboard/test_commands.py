@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from conftest import free_port
+from browser_tools import free_port
 from service_tools import HPSEARCH, wait_for, write_spec
 
 

@@ -96,8 +96,19 @@ export function draw(element, traces, layout) {
   element.dataset.drawnAt = String(performance.now());
 }
 
-// Resolve once plotly.min.js (a deferred classic script) has run.
+// Load plotly.min.js (preloaded by the page's <link rel="preload">) once; resolves when it ran.
+// Pages start fetching their JSON first, so the data and plotly arrive together.
+let plotlyLoading = null;
 export function plotlyReady() {
   if (window.Plotly) return Promise.resolve();
-  return new Promise((resolve) => window.addEventListener("DOMContentLoaded", resolve, { once: true }));
+  if (plotlyLoading === null) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "/static/plotly.min.js";
+      script.onload = resolve;
+      script.onerror = () => reject(new Error("cannot load plotly.min.js"));
+      document.head.append(script);
+    });
+  }
+  return plotlyLoading;
 }

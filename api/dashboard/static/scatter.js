@@ -32,7 +32,7 @@ function tracesFor(name, index, points) {
   });
   return [...byStage.entries()].map(([stage, t]) => ({
     ...t,
-    type: "scattergl",
+    type: "scatter",
     mode: "markers",
     name: `stage ${stage}`,
     legendgroup: `stage ${stage}`,

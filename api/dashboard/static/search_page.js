@@ -12,7 +12,7 @@ import * as timeline from "./timeline.js";
 const searchId = document.getElementById("search-root").dataset.searchId;
 const base = `/searches/${searchId}`;
 
-await plotlyReady();
+const plotly = plotlyReady();
 controls.setup(searchId);
 leaderboard.setup(searchId);
 ensembles.setup(searchId);
@@ -23,6 +23,7 @@ poll(
       controls.show(detail.data);
       await leaderboard.refresh(detail.data);
     }
+    await plotly;
     if (detail.changed || points.changed) {
       scatter.draw(document.getElementById("scatter"), detail.data, points.data);
       parallel.draw(document.getElementById("parallel"), detail.data, points.data);

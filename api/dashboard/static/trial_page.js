@@ -11,12 +11,13 @@ import * as ratios from "./ratios.js";
 const trialId = document.getElementById("trial-root").dataset.trialId;
 const byId = (id) => document.getElementById(id);
 
-await plotlyReady();
+const plotly = plotlyReady();
 let latest = null;
 byId("loss-log").addEventListener("change", () => latest && loss.draw(byId("loss"), latest, byId("loss-log").checked));
-poll([`/trials/${trialId}`, `/trials/${trialId}/figures`], (trial, figures) => {
+poll([`/trials/${trialId}`, `/trials/${trialId}/figures`], async (trial, figures) => {
   if (trial.changed) facts.show(byId("trial-facts"), byId("checkpoints"), trial.data);
   if (!figures.changed) return;
+  await plotly;
   latest = figures.data;
   loss.draw(byId("loss"), latest, byId("loss-log").checked);
   accuracy.draw(byId("accuracy"), latest);
