@@ -169,6 +169,13 @@ def test_the_trial_page_figures_hold_the_database_numbers(page: Any, dashboard: 
     page.check("#loss-log")
     page.wait_for_function("document.getElementById('loss').layout.yaxis.type === 'log'")
     page.wait_for_selector("#checkpoints a[download]")
+    events = dashboard.api.get(f"/trials/{trial_id}").json()["events"]
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#events tbody tr').length === n", arg=len(events)
+    )
+    assert events and page.locator("#events tbody tr td:nth-child(2)").all_inner_texts() == [
+        event["event"] for event in events
+    ]
     screenshot(page, "trial")
     assert dashboard.problems == []
 

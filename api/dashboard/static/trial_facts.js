@@ -1,4 +1,5 @@
-// A trial's status, attempts, failure reason, parameters and checkpoint downloads.
+// A trial's status, attempts, failure reason, parameters, event history and checkpoint
+// downloads (GET /trials/{id}).
 import { el, fmt, when } from "./common.js";
 
 export function show(list, checkpoints, trial) {
@@ -18,4 +19,20 @@ export function show(list, checkpoints, trial) {
     el("li", {}, el("a", { href: c.download_url, download: c.name, text: c.name }), ` epoch ${c.epoch}, val. acc. ${fmt(c.val_accuracy)}`),
   );
   checkpoints.replaceChildren(...(items.length ? items : [el("li", { text: "none yet" })]));
+}
+
+export function showEvents(tbody, trial) {
+  const rows = (trial.events || []).map((e) =>
+    el(
+      "tr",
+      {},
+      el("td", { text: when(e.at) }),
+      el("td", { text: e.event }),
+      el("td", { text: e.status }),
+      el("td", { text: e.worker_id || "—" }),
+      el("td", { text: String(e.attempt) }),
+      el("td", { text: e.reason || "" }),
+    ),
+  );
+  tbody.replaceChildren(...rows);
 }

@@ -15,7 +15,10 @@ const plotly = plotlyReady();
 let latest = null;
 byId("loss-log").addEventListener("change", () => latest && loss.draw(byId("loss"), latest, byId("loss-log").checked));
 poll([`/trials/${trialId}`, `/trials/${trialId}/figures`], async (trial, figures) => {
-  if (trial.changed) facts.show(byId("trial-facts"), byId("checkpoints"), trial.data);
+  if (trial.changed) {
+    facts.show(byId("trial-facts"), byId("checkpoints"), trial.data);
+    facts.showEvents(document.querySelector("#events tbody"), trial.data);
+  }
   if (!figures.changed) return;
   await plotly;
   latest = figures.data;
