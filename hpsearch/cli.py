@@ -397,8 +397,8 @@ def serve(
     settings = get_settings()
     try:
         check_serve_security(settings.api_tokens, host, insecure)
-        if workers == 1:  # fail here, not in a child process, when the database is away
-            create_app(settings, insecure=insecure)
+        # Fail here, not in a server process, when the database is away or the settings bad.
+        create_app(settings, insecure=insecure).state.storage.close()
     except HpsearchError as error:
         raise _fail(error) from error
     os.environ[SERVE_INSECURE_ENV] = "1" if insecure else "0"

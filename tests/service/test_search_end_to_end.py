@@ -63,11 +63,22 @@ def test_local_mode_runs_every_stage_with_the_right_trial_counts(local_service: 
     assert {e["best_single"]["val_accuracy"] for e in summary["ensembles"]} == {
         max(e["best_single"]["val_accuracy"] for e in summary["ensembles"])
     }
+    assert summary["events"][-1]["event"] in ("completed", "diverged")  # the trial history
     storage = open_storage(local_service.database_url)
     try:
         _assert_all_stages_ran(storage, summary["search_id"], STAGES)
     finally:
         storage.close()
+    best_id = summary["leaderboard"][0]["trial_id"]
+    shown = subprocess.run(
+        [*HPSEARCH, "status", str(summary["search_id"]), "--trial", str(best_id), "--json"],
+        cwd=local_service.home, env=local_service.env(), capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    history = json.loads(shown.stdout)["events"]
+    assert [e["event"] for e in history] == ["created", "claimed", "completed"]
+    assert history[1]["worker_id"] == history[2]["worker_id"] and history[2]["attempt"] == 1
 
 
 def test_sqlite_with_four_local_workers_is_never_locked(local_service: Service) -> None:
