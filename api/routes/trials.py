@@ -30,6 +30,7 @@ TrialId = Annotated[int, Path(ge=1, le=MAX_ID, description="a trial id")]
 TrialStatus = Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
 Ordering = Literal["best_val_accuracy", "last_epoch", "finished_at", "started_at", "index"]
 CHUNK_BYTES = 1 << 16
+RENDERED_DETAILS = 512  # finished trials' rendered details kept per app
 
 
 @router.get("/searches/{search_id}/trials")
@@ -81,11 +82,12 @@ def get_trial(
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
     if tag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    body = _FINISHED_DETAILS.get(tag)
+    rendered = _rendered_of(request)
+    body = rendered.get(tag)
     if body is None:
         body = trial_detail(storage, trial_id, max_points, include_stats, trial).model_dump_json()
         if trial.status in FINISHED_TRIAL_STATUSES:
-            _FINISHED_DETAILS.put(tag, body)
+            rendered.put(tag, body)
     return Response(body, media_type="application/json", headers=headers)
 
 
@@ -111,7 +113,13 @@ class _RenderedCache:
                 self._bodies.popitem(last=False)
 
 
-_FINISHED_DETAILS = _RenderedCache(512)
+def _rendered_of(request: Request) -> _RenderedCache:
+    """The app's cache of rendered finished-trial details (one per app: one per database)."""
+    state = request.app.state
+    if getattr(state, "trial_details", None) is None:
+        state.trial_details = _RenderedCache(RENDERED_DETAILS)
+    cache: _RenderedCache = state.trial_details
+    return cache
 
 
 @router.post("/trials/{trial_id}/cancel")
