@@ -1,6 +1,6 @@
 """What the chaos tests and bench/chaos.py share: launching, following, killing, checking.
 
-`kill_random_worker` SIGKILLs one worker process, starts its replacement
+`kill_random_worker` SIGKILLs one busy worker process, starts its replacement
 and returns what the killed worker was running (from the database), so
 `requeue_times` can time each of those trials until it leaves that worker.
 `check_trials` is the invariant every chaos run ends with: every trial
@@ -40,17 +40,21 @@ def launch(cluster: NativeCluster, spec: dict[str, Any]) -> int:
 
 def kill_random_worker(
     cluster: NativeCluster, storage: Storage, search_id: int, rng: random.Random
-) -> Kill:
-    """SIGKILL a random running worker, start a replacement; what it was running."""
-    victim = rng.choice(cluster.running("worker"))
-    by_pid = {w.pid: w for w in storage.list_workers(3600.0)}
-    record = by_pid.get(victim.pid)
+) -> Kill | None:
+    """SIGKILL a random worker that runs a trial of the search, start a replacement;
+    what it was running. None (nobody killed) while no worker runs one."""
+    running: dict[str, list[int]] = {}
+    for trial in storage.best_trials(search_id, limit=1000):
+        if trial.status == "running" and trial.worker_id is not None:
+            running.setdefault(trial.worker_id, []).append(trial.id)
+    by_pid = {w.pid: w.id for w in storage.list_workers(3600.0) if w.id in running}
+    candidates = [p for p in cluster.running("worker") if p.pid in by_pid]
+    if not candidates:
+        return None
+    victim = rng.choice(candidates)
     victim.kill()
-    kill = Kill(time.monotonic(), record.id if record else None)
-    if record is not None:
-        for trial in storage.best_trials(search_id, limit=1000):
-            if trial.status == "running" and trial.worker_id == record.id:
-                kill.trials[trial.id] = None
+    worker_id = by_pid[victim.pid]
+    kill = Kill(time.monotonic(), worker_id, dict.fromkeys(running[worker_id]))
     cluster.start("worker")
     return kill
 

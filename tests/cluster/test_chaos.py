@@ -24,6 +24,7 @@ from hpsearch.checkpoints import is_temporary_name, load_checkpoint
 from hpsearch.db import Storage, open_storage
 
 REQUEUE_BOUND_S = 20.0
+KILLS = 5  # spread over the search, about one per 1-2.5 s (bench/chaos.py: every ~20 s)
 
 
 @pytest.fixture
@@ -46,25 +47,29 @@ def test_random_worker_kills_through_a_50_trial_search_lose_nothing(
     cluster.start("master")
     for _ in range(3):
         cluster.start("worker")
-    spec = spiral_search([{"trials": 50, "epochs": 3}], concurrency=6, hidden_sizes=(64, 64))
+    spec = spiral_search([{"trials": 50, "epochs": 3}], concurrency=6, hidden_sizes=(256, 256))
     search_id = launch(cluster, spec)
-    rng, kills, next_kill = random.Random(13), [], time.monotonic() + 3.0
+    rng, kills, next_kill = random.Random(13), [], time.monotonic() + 2.0
 
     def tick() -> None:
         nonlocal next_kill
         settle_kills(storage, kills)
-        if time.monotonic() >= next_kill and _completed(storage, search_id) < 45:
-            kills.append(kill_random_worker(cluster, storage, search_id, rng))
-            next_kill = time.monotonic() + rng.uniform(2.0, 4.0)
+        if time.monotonic() >= next_kill and len(kills) < KILLS:
+            kill = kill_random_worker(cluster, storage, search_id, rng)
+            if kill is not None:
+                kills.append(kill)
+                next_kill = time.monotonic() + rng.uniform(1.0, 2.5)
 
     assert wait_final(cluster, search_id, 240, tick) == "completed"
     wait_until(lambda: settle_kills(storage, kills) or all(
         s is not None for k in kills for s in k.trials.values()), REQUEUE_BOUND_S,
         "every killed worker's trials to be requeued")  # fmt: skip
     trials = check_trials(storage, search_id)
-    assert len(trials) == 50 and all(t.status == "completed" for t in trials)
+    statuses = sorted(t.status for t in trials)
+    # Diverged is the trial's own outcome (a high learning rate), not the chaos's.
+    assert len(trials) == 50 and set(statuses) <= {"completed", "diverged"}, statuses
     requeue_s = [s for kill in kills for s in kill.trials.values() if s is not None]
-    assert len(kills) >= 3 and requeue_s, "kills hit running trials"
+    assert len(kills) == KILLS and len(requeue_s) >= KILLS, "every kill hit a running trial"
     assert max(requeue_s) <= REQUEUE_BOUND_S
     print(f"kills={len(kills)} trials_hit={len(requeue_s)} requeue_max_s={max(requeue_s):.1f}")
 
