@@ -24,7 +24,8 @@ from hpsearch.checkpoints import is_temporary_name, load_checkpoint
 from hpsearch.db import Storage, open_storage
 
 REQUEUE_BOUND_S = 20.0
-KILLS = 5  # spread over the search, about one per 1-2.5 s (bench/chaos.py: every ~20 s)
+KILLS = 5  # at most; at least 3 land before the search ends, one per 1-2.5 s
+# (bench/chaos.py: one about every 20 s)
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_random_worker_kills_through_a_50_trial_search_lose_nothing(
     cluster.start("master")
     for _ in range(3):
         cluster.start("worker")
-    spec = spiral_search([{"trials": 50, "epochs": 3}], concurrency=6, hidden_sizes=(256, 256))
+    spec = spiral_search([{"trials": 50, "epochs": 4}], concurrency=6, hidden_sizes=(256, 256))
     search_id = launch(cluster, spec)
     rng, kills, next_kill = random.Random(13), [], time.monotonic() + 2.0
 
@@ -67,9 +68,10 @@ def test_random_worker_kills_through_a_50_trial_search_lose_nothing(
     trials = check_trials(storage, search_id)
     statuses = sorted(t.status for t in trials)
     # Diverged is the trial's own outcome (a high learning rate), not the chaos's.
-    assert len(trials) == 50 and set(statuses) <= {"completed", "diverged"}, statuses
+    failed = [(t.id, t.attempts, t.failure_kind, t.error) for t in trials if t.status == "failed"]
+    assert len(trials) == 50 and set(statuses) <= {"completed", "diverged"}, failed
     requeue_s = [s for kill in kills for s in kill.trials.values() if s is not None]
-    assert len(kills) == KILLS and len(requeue_s) >= KILLS, "every kill hit a running trial"
+    assert len(kills) >= 3 and len(requeue_s) >= len(kills), "every kill hit a running trial"
     assert max(requeue_s) <= REQUEUE_BOUND_S
     print(f"kills={len(kills)} trials_hit={len(requeue_s)} requeue_max_s={max(requeue_s):.1f}")
 
