@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "cluster"))
@@ -108,7 +109,10 @@ def report(storage, search_id, kills, committed, wall_s, arguments) -> None:  # 
           f"{arguments.workers} workers, stale_after_s={arguments.stale_after_s}")  # fmt: skip
     print(f"kills survived: {len(kills)} (each of a worker running a trial)")
     print(f"trials final: {len(final)}/{arguments.trials}, stuck: {arguments.trials - len(final)}, "
-          f"completed: {sum(t.status == 'completed' for t in trials)}")  # fmt: skip
+          f"by status: {dict(Counter(t.status for t in trials))}")  # fmt: skip
+    for trial in trials:
+        if trial.status == "failed":
+            print(f"  failed trial {trial.id} ({trial.failure_kind}): {trial.error}")
     print(f"epochs lost: {lost} committed rows changed or gone; "
           f"{len(broken)} completed trials without rows 1..E")  # fmt: skip
     if requeue_s:
