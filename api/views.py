@@ -43,8 +43,13 @@ __all__ = [
 
 
 def _planned_trials(spec: dict[str, Any]) -> int:
+    """The stages' trials, plus the seeds stage's when the spec's ensembles ask for it."""
     stages = spec.get("stages") or []
-    return sum(int(stage.get("trials", 0)) for stage in stages if isinstance(stage, dict))
+    planned = sum(int(stage.get("trials", 0)) for stage in stages if isinstance(stage, dict))
+    ensembles = spec.get("ensembles") or {}
+    if "seeds" in (ensembles.get("kinds") or []):
+        planned += int(ensembles.get("seeds", 5))
+    return planned
 
 
 def search_public(storage: Storage, search: SearchRecord) -> SearchPublic:

@@ -19,6 +19,7 @@ from rich.table import Table
 from hpsearch.config import TrainConfig
 from hpsearch.db import Storage
 from hpsearch.db.records import EnsembleRecord, SearchRecord, TrialEventRecord, TrialRecord
+from hpsearch.master import search_spec, seed_stage_of
 from hpsearch.nn.trainer import TrainResult
 from hpsearch.runner import Progress as SearchState
 from hpsearch.search import SearchSpec
@@ -121,7 +122,8 @@ class SearchProgress:
     """Stage, trials done/running/failed and the best so far, refreshed live."""
 
     def __init__(self, console: Console, spec: SearchSpec, disable: bool = False) -> None:
-        self.total = spec.planned_trials()
+        seeds = spec.ensembles.seeds if "seeds" in spec.ensembles.kinds else 0
+        self.total = spec.planned_trials() + seeds
         self._progress = Progress(
             TextColumn("[bold]{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
@@ -204,10 +206,12 @@ def print_search(
     for column in ("rank", "trial", "stage", "status", "val acc", "epochs"):
         table.add_column(column, no_wrap=True)
     table.add_column("parameters")
+    seed_stage = seed_stage_of(search_spec(storage, search.id))
     for rank, trial in enumerate(leaders, start=1):
+        stage_label = "seeds" if trial.stage == seed_stage else str(trial.stage + 1)
         params = ", ".join(f"{_short(k)}={v:.3g}" if isinstance(v, float) else f"{_short(k)}={v}"
                            for k, v in trial.params.items())  # fmt: skip
-        cells = (trial.id, trial.stage + 1, trial.status, _fmt(trial.best_val_accuracy))
+        cells = (trial.id, stage_label, trial.status, _fmt(trial.best_val_accuracy))
         table.add_row(str(rank), *map(str, cells), str(trial.last_epoch or 0), params)
     console.print(table)
     console.print(f"best checkpoint: {best_checkpoint}")

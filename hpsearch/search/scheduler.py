@@ -32,8 +32,12 @@ Rules, in the order they are applied:
 4. Never more than `concurrency` trials queued + running; never more epochs
    committed than the budget (a running trial counts its whole stage; a
    finished one what it trained; a promotion only the epochs it adds).
-5. When nothing is in flight and nothing can start: `FinishSearch` with the
-   best completed trial (ties: later stage, then lower index).
+5. Seeds stage (only when the spec's `[ensembles]` kinds has "seeds"): once
+   no trial of the spec's stages is in flight and none can start, the best
+   completed trial's configuration is trained again from scratch with
+   `ensembles.seeds` new seeds, as stage len(stages) (`_seed_trials`).
+6. When nothing is in flight and nothing can start: `FinishSearch` with the
+   best completed trial of the spec's stages (ties: later stage, then lower index).
 
 `TrialView.epochs_done` counts epochs in total, a promoted parent's included.
 """
@@ -149,7 +153,9 @@ def next_actions(spec: SearchSpec, state: SearchState) -> list[Action]:
         plan.spaces.update({a.stage: a.space for a in actions if isinstance(a, StartStage)})
         work = _work(plan)
     actions.extend(work)
-    if not work and plan.in_flight == 0:
+    seeds = _seed_trials(plan) if not work else []
+    actions.extend(seeds)
+    if not work and not seeds and plan.in_flight == 0:
         actions.append(_finish(plan))
     return actions
 
@@ -177,6 +183,8 @@ class _Plan:
                 self.by_stage[trial.stage].append(trial)
         self.used: list[set[int]] = [{t.index for t in trials} for trials in self.by_stage]
         self.in_flight = sum(t.status in IN_FLIGHT for t in state.trials)
+        self.seed_stage = [t for t in state.trials if t.stage == len(spec.plan)]
+        self.seed_epochs = _seed_epochs(self)
         self.budget_left = spec.budget - sum(self._cost(t) for t in state.trials)
 
     @property
@@ -187,6 +195,8 @@ class _Plan:
         return self.spec.plan[stage - 1].epochs if promoted and stage > 0 else 0
 
     def _cost(self, trial: TrialView) -> int:
+        if trial.stage == len(self.spec.plan) and trial.status in IN_FLIGHT:
+            return max(self.seed_epochs, trial.epochs_done)  # a seed trial
         if not 0 <= trial.stage < len(self.spec.plan):
             return max(0, trial.epochs_done)
         start = self.start_epochs(trial.stage, trial.parent_trial_id is not None)
@@ -405,15 +415,49 @@ def _reserved(plan: _Plan, stage: int) -> int:
     return reserve
 
 
-def _finish(plan: _Plan) -> FinishSearch:
+def _best(plan: _Plan) -> TrialView | None:
+    """The best completed trial of the spec's stages (ties: later stage, then lower index)."""
     completed = [
         t for trials in plan.by_stage for t in trials if t.usable and t.trial_id is not None
     ]
-    best = min(
+    return min(
         completed,
         key=lambda t: (-float(t.val_accuracy or 0.0), -t.stage, t.index),
         default=None,
     )
+
+
+def _seed_epochs(plan: _Plan) -> int:
+    best = _best(plan)
+    return 0 if best is None else plan.spec.plan[best.stage].epochs
+
+
+def _seed_trials(plan: _Plan) -> list[SampleTrial]:
+    """The seeds stage (`[ensembles]` kinds has "seeds"), once no trial of the spec's stages
+    is in flight: the best configuration retrained from scratch with K = `ensembles.seeds`
+    new seeds, as stage len(stages), indexes 0..K-1, each its stage's epochs. Counted in
+    the budget and the concurrency like any trial; [] when not asked or nothing is left."""
+    spec = plan.spec
+    best = _best(plan)
+    in_flight = any(t.status in IN_FLIGHT for trials in plan.by_stage for t in trials)
+    if "seeds" not in spec.ensembles.kinds or best is None or in_flight:
+        return []
+    stage, used = len(spec.plan), {t.index for t in plan.seed_stage}
+    actions = []
+    for index in range(spec.ensembles.seeds):
+        if index in used:
+            continue
+        if plan.free <= 0 or plan.budget_left < plan.seed_epochs:
+            break
+        seed = train_seed(spec.seed, stage, index)
+        actions.append(SampleTrial(stage, index, best.params, seed, plan.seed_epochs))
+        plan.in_flight += 1
+        plan.budget_left -= plan.seed_epochs
+    return actions
+
+
+def _finish(plan: _Plan) -> FinishSearch:
+    best = _best(plan)
     if all(len(plan.used[s]) >= spec.trials for s, spec in enumerate(plan.spec.plan)):
         reason = "all stages finished"
     elif _budget_blocks(plan):

@@ -208,12 +208,15 @@ class SearchSpec(StrictModel):
         return sum(stage.trials for stage in self._plan)
 
     def planned_epochs(self) -> int:
-        """Epochs all stages need when every slot is filled and trains fully."""
+        """Epochs all stages need when every slot is filled and trains fully, plus the seeds
+        stage's (`ensembles.seeds` x the last stage's epochs) when "seeds" is asked for."""
         total = 0
         for stage, spec in enumerate(self._plan):
             promoted = self.promotion_slots(stage)
             previous = self._plan[stage - 1].epochs if stage else 0
             total += promoted * (spec.epochs - previous) + (spec.trials - promoted) * spec.epochs
+        if "seeds" in self.ensembles.kinds:
+            total += self.ensembles.seeds * self._plan[-1].epochs
         return total
 
 
