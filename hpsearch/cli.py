@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import typer
@@ -101,23 +102,11 @@ def predict(
     (and its labels); a file without X and without --split is scored on its
     test split X_test. The output names the split and the arrays scored.
     """
-    from hpsearch.checkpoints import load_checkpoint
     from hpsearch.data.inputs import read_prediction_inputs
-    from hpsearch.ensembles import ensemble_from_checkpoint, is_ensemble
     from hpsearch.settings import get_settings
-    from hpsearch.training import load_model
 
     try:
-        record = load_checkpoint(checkpoint)
-        if is_ensemble(record) and ema:
-            raise ValueError("--ema: an ensemble file's members are used as stored")
-        if is_ensemble(record):
-            ensemble = ensemble_from_checkpoint(record)
-            loaded = ensemble.models[0]
-            predict_with = ensemble.predict
-        else:
-            loaded = load_model(record, use_ema=ema)
-            predict_with = loaded.predict
+        loaded, predict_with = _predictor(checkpoint, ema)
         inputs = read_prediction_inputs(
             get_settings().data_root, data, loaded.config, loaded.class_names, split
         )
@@ -139,6 +128,23 @@ def predict(
     if not as_json and output is None:
         result["predictions"] = predictions.tolist()[:20]
     report.print_summary(result, as_json)
+
+
+def _predictor(path: Path, ema: bool) -> tuple[Any, Callable[[np.ndarray], np.ndarray]]:
+    """(a member model for the input format, the predict function) of a checkpoint or an
+    ensemble file."""
+    from hpsearch.checkpoints import load_checkpoint
+    from hpsearch.ensembles import ensemble_from_checkpoint, is_ensemble
+    from hpsearch.training import load_model
+
+    record = load_checkpoint(path)
+    if not is_ensemble(record):
+        loaded = load_model(record, use_ema=ema)
+        return loaded, loaded.predict
+    if ema:
+        raise ValueError("--ema: an ensemble file's members are used as stored")
+    ensemble = ensemble_from_checkpoint(record)
+    return ensemble.models[0], ensemble.predict
 
 
 @app.command()
@@ -329,6 +335,8 @@ def ensemble(
         raise _fail(error) from error
     make_executor(settings.redis_url).enqueue_ensembles([record.id])
     pool = None if settings.redis_url else WorkerPool(1, search_id, None)
+    if pool is None:
+        console.print(f"ensemble {record.id} queued; waiting for a worker to build it")
     try:
         final = wait_for_ensembles(storage, [record.id], pool)
     finally:

@@ -202,22 +202,27 @@ def print_search(
             console.print(
                 f"[yellow]border warning[/] stage {stage.stage + 1}: {warning['message']}"
             )
+    seed_stage = seed_stage_of(search_spec(storage, search.id))
+    console.print(_leaderboard(leaders, seed_stage=-1 if seed_stage is None else seed_stage))
+    console.print(f"best checkpoint: {best_checkpoint}")
+    if ensembles:
+        console.print(ensemble_table(ensembles))
+    print_events(console, events, f"last {RECENT_EVENTS} trial events (oldest first)")
+
+
+def _leaderboard(leaders: list[TrialRecord], seed_stage: int) -> Table:
+    """Best validation accuracy first; trials of the seeds stage show "seeds" as their stage."""
     table = Table(title="leaderboard (best validation accuracy first)")
     for column in ("rank", "trial", "stage", "status", "val acc", "epochs"):
         table.add_column(column, no_wrap=True)
     table.add_column("parameters")
-    seed_stage = seed_stage_of(search_spec(storage, search.id))
     for rank, trial in enumerate(leaders, start=1):
         stage_label = "seeds" if trial.stage == seed_stage else str(trial.stage + 1)
         params = ", ".join(f"{_short(k)}={v:.3g}" if isinstance(v, float) else f"{_short(k)}={v}"
                            for k, v in trial.params.items())  # fmt: skip
         cells = (trial.id, stage_label, trial.status, _fmt(trial.best_val_accuracy))
         table.add_row(str(rank), *map(str, cells), str(trial.last_epoch or 0), params)
-    console.print(table)
-    console.print(f"best checkpoint: {best_checkpoint}")
-    if ensembles:
-        console.print(ensemble_table(ensembles))
-    print_events(console, events, f"last {RECENT_EVENTS} trial events (oldest first)")
+    return table
 
 
 def ensemble_row(ensemble: EnsembleRecord, settings: Settings) -> dict[str, Any]:

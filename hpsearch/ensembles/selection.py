@@ -50,6 +50,22 @@ def _score(outputs: np.ndarray, y: np.ndarray, kind: str) -> tuple[float, float]
     return accuracy_of_outputs(outputs, y, kind), -loss_of_outputs(outputs, y, kind)
 
 
+def _sorted_initialization(
+    library: np.ndarray, best_first: list[int], y_val: np.ndarray, kind: str
+) -> tuple[int, tuple[float, float]]:
+    """(n, score): how many of the best-ranked candidates to start from, and their mean's score."""
+    running = np.zeros_like(library[0])
+    best: tuple[float, float] | None = None
+    best_n = 0
+    for n, index in enumerate(best_first, start=1):
+        running += library[index]
+        score = _score(running / n, y_val, kind)
+        if best is None or score > best:
+            best, best_n = score, n
+    assert best is not None
+    return best_n, best
+
+
 def greedy_selection(
     val_outputs: np.ndarray,
     y_val: np.ndarray,
@@ -70,16 +86,9 @@ def greedy_selection(
     own = [_score(candidate, y_val, kind) for candidate in library]
     ranking = sorted(range(len(library)), key=lambda m: (own[m], -m), reverse=True)
     counts = np.zeros(len(library), dtype=np.int64)
-    total, best, best_n = None, None, 0
-    running = np.zeros_like(library[0])
-    for n, index in enumerate(ranking[: min(init_size, max_size)], start=1):
-        running += library[index]
-        score = _score(running / n, y_val, kind)
-        if best is None or score > best:
-            best, best_n = score, n
+    best_n, best = _sorted_initialization(library, ranking[: min(init_size, max_size)], y_val, kind)
     counts[ranking[:best_n]] = 1
     total = library[ranking[:best_n]].sum(axis=0)
-    assert best is not None
     history = [best[0]]
     while counts.sum() < max_size:
         picks = int(counts.sum()) + 1
