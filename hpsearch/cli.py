@@ -427,6 +427,7 @@ def dashboard(
 
     from api.dashboard.serve import DASHBOARD_HOST, announce, with_fresh_token
     from api.main import create_app
+    from hpsearch.logs.redact import uvicorn_log_config
     from hpsearch.settings import get_settings
 
     settings, token = with_fresh_token(get_settings())
@@ -436,4 +437,7 @@ def dashboard(
     except HpsearchError as error:
         raise _fail(error) from error
     typer.echo(announce(port, token))
-    uvicorn.run(application, host=DASHBOARD_HOST, port=port, log_level="info")
+    uvicorn.run(
+        application, host=DASHBOARD_HOST, port=port, log_level="info",
+        log_config=uvicorn_log_config(),
+    )  # fmt: skip

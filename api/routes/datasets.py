@@ -28,6 +28,7 @@ from api.deps import SettingsDep
 from api.errors import ERROR_RESPONSES
 from api.limits import body_too_large
 from api.schemas import DatasetPublic, ErrorPublic
+from hpsearch.data import resolve_data_path
 from hpsearch.data.files import read_npz_arrays
 from hpsearch.data.npz import read_npz_members
 from hpsearch.errors import ConflictError, DataError
@@ -132,8 +133,18 @@ def dataset_public(path: Path) -> DatasetPublic:
 
 @router.get("")
 def list_datasets(settings: SettingsDep) -> list[DatasetPublic]:
-    """The uploaded data sets, by name."""
+    """The uploaded data sets, by name: only files that resolve inside the data root."""
     folder = datasets_dir(settings.data_root)
-    names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file()
-                   and not entry.name.startswith(".") and entry.name.endswith(".npz"))  # fmt: skip
-    return [dataset_public(folder / name) for name in names]
+    names = sorted(entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")
+                   and entry.name.endswith(".npz"))  # fmt: skip
+    return [listed for name in names if (listed := _listed(settings.data_root, folder, name))]
+
+
+def _listed(data_root: Path, folder: Path, name: str) -> DatasetPublic | None:
+    """`datasets/<name>` if it resolves to a readable .npz file inside the root, else None."""
+    try:
+        if resolve_data_path(data_root, f"{DATASETS_DIR}/{name}").is_file():
+            return dataset_public(folder / name)
+    except DataError:
+        pass
+    return None

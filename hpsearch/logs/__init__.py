@@ -16,7 +16,8 @@ same way with their text in `msg`. `HPSEARCH_LOG_LEVEL` sets the level
 
 Filters: `configure_logging(filters=[...])` (or `add_log_filter`) attaches
 `logging.Filter`s to the one handler, so they see every line the process
-writes (e.g. a filter that redacts credentials from access-log lines).
+writes (`hpsearch.logs.redact.RedactCredentials`, which masks credentials in query
+strings and bearer tokens, is always attached).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from hpsearch.logs.redact import RedactCredentials
 
 __all__ = [
     "LOG_FORMATS",
@@ -140,6 +143,8 @@ def configure_logging(
         root.removeHandler(existing)
     for extra in filters:
         handler.addFilter(extra)
+    if not any(isinstance(kept, RedactCredentials) for kept in handler.filters):
+        handler.addFilter(RedactCredentials())  # credentials never reach a log line
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     return handler

@@ -235,3 +235,20 @@ def test_an_upload_declaring_a_huge_array_is_refused_for_that_reason(
     assert "pickled" not in response.text
     assert "MemoryError" not in caplog.text
     assert client.get("/datasets").json() == []
+
+
+def test_listing_skips_datasets_that_resolve_outside_the_data_root(
+    client: TestClient, tmp_path: Path
+) -> None:
+    root = client.app.state.settings.data_root  # type: ignore[attr-defined]
+    outside = tmp_path / "outside.npz"
+    outside.write_bytes(npz_bytes(X=np.zeros((7, 3)), y=np.zeros(7, dtype=np.int64)))
+    folder = root / "datasets"
+    folder.mkdir(exist_ok=True)
+    (folder / "escape.npz").symlink_to(outside)
+    (folder / "real.npz").write_bytes(npz_bytes(X=np.zeros((4, 2)), y=np.zeros(4, dtype=int)))
+    (folder / "alias.npz").symlink_to(folder / "real.npz")
+    listed = client.get("/datasets").json()
+    assert [(d["name"], d["arrays"]["X"]) for d in listed] == [("alias.npz", [4, 2]),
+                                                              ("real.npz", [4, 2])]  # fmt: skip
+    assert "[7, 3]" not in str(listed)
