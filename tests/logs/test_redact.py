@@ -87,6 +87,7 @@ def test_hpsearch_serve_access_log_never_shows_a_query_token(tmp_path: Path) -> 
         refused = httpx.get(f"{base}/searches", params={"token": SECRET}, timeout=10)
         assert refused.status_code in (401, 422)  # no bearer token, an unknown parameter
         httpx.get(f"{base}/health", params={"access_token": SECRET}, timeout=10)
+        time.sleep(1.0)  # let a loaded server write its access lines before it is stopped
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
