@@ -29,12 +29,14 @@ __all__ = [
     "HealthPublic",
     "SearchCreate",
     "SearchDetailPublic",
+    "SearchLearnedPublic",
     "SearchPublic",
     "SearchUpdate",
     "SessionCreate",
     "SessionPublic",
     "SpecUpload",
     "StagePublic",
+    "StageRangesPublic",
     "TrialCountsPublic",
     "TrialDetailPublic",
     "TrialPublic",
@@ -136,6 +138,21 @@ class StagePublic(BaseModel):
     space: dict[str, Any]
     warnings: list[Any]
     started_at: datetime
+
+
+class StageRangesPublic(BaseModel):
+    """A stage's ranges: `[low, high]` per numeric parameter, the values of a choice."""
+
+    stage: int
+    ranges: dict[str, list[Any]]
+
+
+class SearchLearnedPublic(BaseModel):
+    """What a search learned: each stage's ranges, and the share of validation-accuracy
+    variance each parameter's main effect explains (highest first; empty below 8 results)."""
+
+    stages: list[StageRangesPublic]
+    importance: dict[str, float]
 
 
 class SearchDetailPublic(SearchPublic):

@@ -29,6 +29,7 @@ from hpsearch.db.records import (
     SearchRecord,
     TrialRecord,
 )
+from hpsearch.search.plan import automatic_plan
 
 __all__ = [
     "checkpoint_public",
@@ -45,7 +46,14 @@ __all__ = [
 def _planned_trials(spec: dict[str, Any]) -> int:
     """The stages' trials, plus the seeds stage's when the spec's ensembles ask for it."""
     stages = spec.get("stages") or []
-    planned = sum(int(stage.get("trials", 0)) for stage in stages if isinstance(stage, dict))
+    if not stages and isinstance(spec.get("budget_epochs"), int):
+        plan = automatic_plan(
+            spec["budget_epochs"], float(spec.get("eta", 3.0)), int(spec.get("min_epochs", 1)),
+            spec.get("max_epochs"),
+        )  # fmt: skip
+        planned = sum(rung.planned_trials for rung in plan.rungs)
+    else:
+        planned = sum(int(st.get("trials", 0)) for st in stages if isinstance(st, dict))
     ensembles = spec.get("ensembles") or {}
     if "seeds" in (ensembles.get("kinds") or []):
         planned += int(ensembles.get("seeds", 5))

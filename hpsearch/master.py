@@ -54,6 +54,7 @@ from hpsearch.search import (
     parse_search_spec,
     trial_config,
 )
+from hpsearch.search.importance import importance
 from hpsearch.settings import Settings, get_settings
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "master_tick",
     "reap",
     "run_master_loop",
+    "search_learned",
     "search_spec",
     "seed_stage_of",
 ]
@@ -176,6 +178,28 @@ def complete_with_ensembles(
     requests = [(kind, spec.ensembles.size_of(kind)) for kind in spec.ensembles.kinds]
     queued = storage.complete_search(search_id, reason, requests, seed_stage_of(spec))
     executor.enqueue_ensembles([record.id for record in queued])
+
+
+def search_learned(storage: Storage, search_id: int) -> dict[str, Any]:
+    """What the search learned: each stage's ranges and each parameter's importance
+    (`hpsearch.search.importance`, from the completed trials so far)."""
+    snapshot = storage.search_snapshot(search_id)
+    spec = _spec_of(snapshot.search)
+    results = [
+        (trial.stage, trial.params, trial.best_val_accuracy)
+        for trial in snapshot.trials
+        if trial.status == "completed" and trial.best_val_accuracy is not None
+    ]
+    stages = [{"stage": stage.stage, "ranges": _ranges(stage.space)} for stage in snapshot.stages]
+    return {"stages": stages, "importance": importance(spec.search_space, results)}
+
+
+def _ranges(space: dict[str, Any]) -> dict[str, Any]:
+    """`{name: [low, high] | [values...]}` of a stored stage space."""
+    return {
+        name: body["values"] if "values" in body else [body["low"], body["high"]]
+        for name, body in space.items()
+    }
 
 
 def _state(trials: list[Any], stages: list[StageRecord]) -> SearchState:

@@ -19,7 +19,7 @@ from rich.table import Table
 from hpsearch.config import TrainConfig
 from hpsearch.db import Storage
 from hpsearch.db.records import EnsembleRecord, SearchRecord, TrialEventRecord, TrialRecord
-from hpsearch.master import search_spec, seed_stage_of
+from hpsearch.master import search_learned, search_spec, seed_stage_of
 from hpsearch.nn.trainer import TrainResult
 from hpsearch.runner import Progress as SearchState
 from hpsearch.search import SearchSpec
@@ -32,6 +32,7 @@ __all__ = [
     "ensemble_table",
     "print_checks",
     "print_events",
+    "print_learned",
     "print_search",
     "print_summary",
     "train_summary",
@@ -191,12 +192,15 @@ def print_search(
     }  # fmt: skip
     ensembles = [ensemble_row(e, settings) for e in storage.list_ensembles(search.id)]
     document["ensembles"] = ensembles
+    learned = search_learned(storage, search.id)
+    document["importance"] = learned["importance"]
     if as_json:
         typer.echo(json.dumps(document, default=str))
         return
     counts = ", ".join(f"{status} {count}" for status, count in trial_counts.items() if count)
     console.print(f"search {search.id} [bold]{search.name}[/]: {search.status}"
                   f" ({search.reason or ''}); trials: {counts}")  # fmt: skip
+    print_learned(console, learned)
     for stage in stages:
         for warning in stage.warnings:
             console.print(
@@ -223,6 +227,35 @@ def _leaderboard(leaders: list[TrialRecord], seed_stage: int) -> Table:
         cells = (trial.id, stage_label, trial.status, _fmt(trial.best_val_accuracy))
         table.add_row(str(rank), *map(str, cells), str(trial.last_epoch or 0), params)
     return table
+
+
+def print_learned(console: Console, learned: dict[str, Any]) -> None:
+    """Each stage's ranges and the importance of each parameter."""
+    table = Table(title="what the search learned: ranges per stage")
+    table.add_column("parameter", no_wrap=True)
+    table.add_column("importance", no_wrap=True)
+    for stage in learned["stages"]:
+        table.add_column(f"stage {stage['stage'] + 1}", no_wrap=True)
+    names = list(learned["importance"]) or list(
+        learned["stages"][0]["ranges"] if learned["stages"] else []
+    )
+    for name in names:
+        cells = [_range(stage["ranges"].get(name)) for stage in learned["stages"]]
+        table.add_row(_short(name), _fmt(learned["importance"].get(name), 3), *cells)
+    console.print(table)
+    console.print("importance: share of validation-accuracy variance explained by each "
+                  "parameter alone (stage effects removed)")  # fmt: skip
+
+
+def _range(values: list[Any] | None) -> str:
+    if values is None:
+        return "-"
+    if (
+        all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        and len(values) == 2
+    ):
+        return f"{values[0]:.3g} - {values[1]:.3g}"
+    return ", ".join(map(str, values))
 
 
 def ensemble_row(ensemble: EnsembleRecord, settings: Settings) -> dict[str, Any]:

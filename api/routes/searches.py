@@ -23,6 +23,7 @@ from api.schemas import (
     ErrorPublic,
     SearchCreate,
     SearchDetailPublic,
+    SearchLearnedPublic,
     SearchPublic,
     SearchUpdate,
     SpecUpload,
@@ -32,7 +33,7 @@ from hpsearch.admission import admit_search
 from hpsearch.db import Storage
 from hpsearch.errors import ConfigError
 from hpsearch.executors import Executor
-from hpsearch.master import advance, create_search
+from hpsearch.master import advance, create_search, search_learned
 from hpsearch.search import SearchSpec, parse_search_spec
 from hpsearch.settings import Settings
 
@@ -166,6 +167,12 @@ def list_searches(
 def get_search(search_id: SearchId, storage: StorageDep) -> SearchDetailPublic:
     """A search: its spec, stages with their ranges and border warnings, its best trial."""
     return search_detail(storage, search_id)
+
+
+@router.get("/{search_id}/learned")
+def get_search_learned(search_id: SearchId, storage: StorageDep) -> SearchLearnedPublic:
+    """What the search learned so far: each stage's ranges and each parameter's importance."""
+    return SearchLearnedPublic.model_validate(search_learned(storage, search_id))
 
 
 @router.post("/{search_id}/cancel")

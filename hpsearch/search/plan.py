@@ -55,6 +55,20 @@ class AutoPlan:
     def min_epochs(self) -> int:
         return self.rungs[0].epochs
 
+    def fresh_shares(self) -> list[float]:
+        """Each rung's share of the epochs of trials started there (Hyperband's brackets,
+        equal budgets): a trial started at rung s costs c_s = r_s + sum over k > s of
+        eta**(s - k) * (r_k - r_{k-1}) epochs with its expected promotions, r_s of them
+        its own; the shares are proportional to r_s / c_s and sum to 1."""
+        ratios = []
+        for s, rung in enumerate(self.rungs):
+            cost, previous = float(rung.epochs), rung.epochs
+            for k in range(s + 1, len(self.rungs)):
+                cost += self.eta ** (s - k) * (self.rungs[k].epochs - previous)
+                previous = self.rungs[k].epochs
+            ratios.append(rung.epochs / cost)
+        return [ratio / sum(ratios) for ratio in ratios]
+
     def lines(self) -> list[str]:
         """A human description, one line per rung (for `hpsearch plan`)."""
         lines = [

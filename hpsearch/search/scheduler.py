@@ -52,6 +52,7 @@ from typing import Any, Literal
 from hpsearch.search.refine import BorderWarning, RefinePolicy, TrialResult, refine
 from hpsearch.search.space import SearchSpace, grid_params, sample_params, train_seed
 from hpsearch.search.spec import SearchSpec, keep_of
+from hpsearch.search.tpe import RecordedResult, tpe_params
 
 __all__ = [
     "IN_FLIGHT",
@@ -182,6 +183,7 @@ class _Plan:
             if 0 <= trial.stage < len(spec.plan):
                 self.by_stage[trial.stage].append(trial)
         self.used: list[set[int]] = [{t.index for t in trials} for trials in self.by_stage]
+        self.fresh = [sum(t.parent_trial_id is None for t in ts) for ts in self.by_stage]
         self.in_flight = sum(t.status in IN_FLIGHT for t in state.trials)
         self.seed_stage = [t for t in state.trials if t.stage == len(spec.plan)]
         self.seed_epochs = _seed_epochs(self)
@@ -248,6 +250,8 @@ class _Plan:
         return [t for t in top if t.trial_id not in promoted]
 
     def promoted_count(self, stage: int) -> int:
+        if self.spec.auto_plan is not None:  # fresh trials share the indexes
+            return len(self.used[stage]) - self.fresh[stage]
         slots = self.spec.promotion_slots(stage)
         return sum(index < slots for index in self.used[stage])
 
@@ -369,31 +373,62 @@ def _samples(plan: _Plan, stage: int) -> list[SampleTrial]:
         if plan.spec.sampler == "grid":
             params = grid_params(space, spec.trials - slots, index - slots)
         else:
-            params = sample_params(space, plan.spec.seed, stage, index)
+            params = _draw(plan, space, stage, index)
         seed = train_seed(plan.spec.seed, stage, index)
         actions.append(SampleTrial(stage, index, params, seed, spec.epochs))
         plan.take(stage, index, spec.epochs)
     return actions
 
 
+def _draw(plan: _Plan, space: SearchSpace, stage: int, index: int) -> dict[str, Any]:
+    """The configuration of new trial `index` of `stage`: random, or `tpe_params` from
+    every completed trial known now (`sampler = "tpe"`)."""
+    if plan.spec.sampler != "tpe":
+        return sample_params(space, plan.spec.seed, stage, index)
+    results = [
+        RecordedResult(t.stage, t.index, t.params, float(t.val_accuracy))
+        for trials in plan.by_stage
+        for t in trials
+        if t.usable and t.val_accuracy is not None
+    ]
+    return tpe_params(space, results, plan.spec.seed, stage, index)
+
+
 def _automatic_samples(plan: _Plan) -> list[SampleTrial]:
-    """New rung-0 trials of the automatic plan; one more starts while the budget pays
-    for it and the promotions it may earn. Trial i is drawn in the space of stage
-    i mod (d + 1), d the highest stage decided: the spec's space and each narrower
-    refinement take turns, so narrowing on short, noisy results never stops
-    exploration of the whole space."""
-    epochs = plan.spec.plan[0].epochs
+    """New trials of the automatic plan (asynchronous Hyperband, see `plan`).
+
+    Each starts at the decided rung whose fresh trials are furthest below that
+    rung's share of fresh epochs (`AutoPlan.fresh_shares`; ties: the lowest
+    rung), among those the budget pays for together with the promotions the
+    trial may earn; rung 0 draws in the spec's space, rung k >= 1 in its space
+    refined from rung k - 1.
+    """
+    auto = plan.spec.auto_plan
+    assert auto is not None
+    shares = auto.fresh_shares()
     actions = []
-    index = max(plan.used[0], default=-1) + 1
-    while plan.free > 0 and index < plan.spec.plan[0].trials:
-        if plan.budget_left < epochs + _reserved(plan, 0):
+    while plan.free > 0:
+        ranked = sorted(
+            (plan.fresh[stage] * auto.rungs[stage].epochs / shares[stage], stage)
+            for stage in plan.spaces
+        )
+        affordable = [
+            stage
+            for _, stage in ranked
+            if plan.budget_left >= auto.rungs[stage].epochs + _reserved(plan, stage)
+            and len(plan.used[stage]) < plan.spec.plan[stage].trials
+        ]
+        if not affordable:
             break
-        space = plan.spaces[index % (max(plan.spaces) + 1)]
-        params = sample_params(space, plan.spec.seed, 0, index)
-        seed = train_seed(plan.spec.seed, 0, index)
-        actions.append(SampleTrial(0, index, params, seed, epochs))
-        plan.take(0, index, epochs)
-        index += 1
+        stage = affordable[0]
+        index = min(set(range(len(plan.used[stage]) + 1)) - plan.used[stage])
+        params = _draw(plan, plan.spaces[stage], stage, index)
+        epochs = auto.rungs[stage].epochs
+        actions.append(
+            SampleTrial(stage, index, params, train_seed(plan.spec.seed, stage, index), epochs)
+        )
+        plan.take(stage, index, epochs)
+        plan.fresh[stage] += 1
     return actions
 
 

@@ -4,7 +4,7 @@
     budget_epochs = 120          # total epochs trained by all trials (default: what stages need)
     concurrency = 2              # trials queued + running at most
     seed = 0
-    sampler = "random"           # or "grid", for comparison
+    sampler = "random"           # "tpe" (model-based, see `tpe`), or "grid" for comparison
     asynchronous = true          # ASHA-style promotion; false = stage by stage (the notes)
     eta = 3.0                    # asynchronous promotion keeps the top 1/eta
     widen_on_border = true
@@ -63,6 +63,7 @@ from hpsearch.errors import ConfigError
 from hpsearch.search.distributions import Choice, NumericDistribution
 from hpsearch.search.plan import AutoPlan, automatic_plan
 from hpsearch.search.space import DEPTH, SHARED_WIDTH, Param, SearchSpace, check_conditions
+from hpsearch.search.tpe import check_tpe_space
 
 __all__ = [
     "SearchSpec",
@@ -111,7 +112,7 @@ class SearchSpec(StrictModel):
     max_epochs: int | None = Field(None, ge=1, le=10_000)
     concurrency: int = Field(4, ge=1, le=10_000)
     seed: int = Field(0, ge=0, le=2**63 - 1)
-    sampler: Literal["random", "grid"] = "random"
+    sampler: Literal["random", "grid", "tpe"] = "random"
     asynchronous: bool = True
     eta: float = Field(3.0, gt=1.0, le=100.0)
     widen_on_border: bool = True
@@ -134,6 +135,8 @@ class SearchSpec(StrictModel):
     @model_validator(mode="after")
     def _check_spec(self) -> SearchSpec:
         self._search_space = parse_space(self.space, self.base)
+        if self.sampler == "tpe":
+            check_tpe_space(self._search_space)
         if self.stages is None:
             if self.budget_epochs is None:
                 raise ValueError("stages: give [[stages]], or budget_epochs for an automatic plan")

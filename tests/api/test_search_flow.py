@@ -147,3 +147,20 @@ def test_budget_change_ends_the_search_early(
     assert done["status"] == "completed"
     assert done["progress"]["total"] == 4
     assert "budget" in (done["reason"] or "")
+
+
+def test_an_automatic_plan_runs_and_reports_what_it_learned(
+    client: TestClient, worker: Callable[..., Any]
+) -> None:
+    spec = tiny_spec("api-auto", asynchronous=True, budget_epochs=14)
+    del spec["stages"]
+    spec["space"]["model.hidden_sizes.*"] = {"kind": "log_int", "low": 4, "high": 32}
+    search = launch(client, spec)
+    assert search["progress"]["planned"] == 4  # rungs 1/3: 3 trials, 1 promoted
+    worker()
+    done = wait_for(client, f"/searches/{search['id']}", finished)
+    assert done["status"] == "completed" and done["progress"]["epochs_trained"] == 14
+    learned = client.get(f"/searches/{search['id']}/learned").json()
+    assert learned["stages"][0]["ranges"]["optimizer.learning_rate"] == [1e-3, 1e-1]
+    assert set(learned["importance"]) == {"optimizer.learning_rate", "model.hidden_sizes.*"}
+    assert all(0.0 <= share <= 1.0 for share in learned["importance"].values())

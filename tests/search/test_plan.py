@@ -143,21 +143,27 @@ def test_the_top_rung_is_reached_with_workers_in_parallel() -> None:
         assert trials[next(k for k, t in trials.items() if t.trial_id == finish.best_trial_id)]
 
 
-def test_new_samples_take_turns_in_the_narrowed_spaces() -> None:
-    spec = auto_spec(300, concurrency=1)
+def test_trials_started_above_rung_0_are_drawn_in_the_refined_spaces() -> None:
+    spec = auto_spec(300, concurrency=2)
     spaces: dict[int, Any] = {}
     trials, _ = run_search(spec, 3, spaces=spaces)
-    full, narrow = spaces[0], spaces[1]
-    lr_width = [
-        math.log10(s["optimizer.learning_rate"].distribution.high)
-        - math.log10(s["optimizer.learning_rate"].distribution.low)
-        for s in (full, narrow)
+    fresh = [t for t in trials.values() if t.stage > 0 and t.parent_trial_id is None]
+    assert {t.stage for t in fresh} >= {1, 2}
+    assert all(spaces[t.stage].contains(t.params) for t in fresh)
+    assert all(spaces[0].contains(t.params) for t in trials.values() if t.stage == 0)
+    width = [
+        math.log10(space["optimizer.learning_rate"].distribution.high)
+        - math.log10(space["optimizer.learning_rate"].distribution.low)
+        for space in (spaces[0], spaces[1])
     ]
-    assert lr_width[1] < 0.75 * lr_width[0]
-    late = [t for (stage, index), t in trials.items() if stage == 0 and index >= 40]
-    inside = [t for t in late if narrow.contains(t.params)]
-    assert all(full.contains(t.params) for t in late)
-    assert len(late) / 3 <= len(inside) < len(late)  # narrowed, still exploring
+    assert width[1] < 0.75 * width[0]
+
+
+def test_fresh_shares_give_every_bracket_an_equal_budget() -> None:
+    plan = automatic_plan(300, 3.0)
+    shares = plan.fresh_shares()
+    assert math.isclose(sum(shares), 1.0) and shares == sorted(shares)
+    assert math.isclose(shares[-1] / shares[0], 81 / 81 * (1 + 4 * 2 / 3))
 
 
 def test_a_budget_below_one_smallest_trial_is_refused() -> None:
@@ -173,3 +179,11 @@ def test_plan_lines_describe_the_rungs() -> None:
     lines = auto_spec(300).plan_lines()
     assert "rungs 1/3/9/27/81" in lines[0]
     assert len(lines) == 7
+
+
+def test_a_tpe_search_spends_the_budget_inside_its_spaces() -> None:
+    spec = auto_spec(120, concurrency=2, sampler="tpe")
+    spaces: dict[int, Any] = {}
+    trials, finish = run_search(spec, 2, spaces=spaces)
+    assert committed(spec, trials.values()) == 120 and finish.best_trial_id is not None
+    assert all(spaces[0].contains(t.params) for t in trials.values())
