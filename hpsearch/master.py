@@ -54,6 +54,7 @@ from hpsearch.search import (
     parse_search_spec,
     trial_config,
 )
+from hpsearch.search.gate import sanity_gate
 from hpsearch.search.importance import importance
 from hpsearch.settings import Settings, get_settings
 
@@ -88,8 +89,11 @@ class AdvanceResult:
     finished: bool
 
 
-def create_search(storage: Storage, spec: SearchSpec, executor: Executor) -> int:
-    """Store a validated spec as a new running search and start its first trials."""
+def create_search(
+    storage: Storage, spec: SearchSpec, executor: Executor, start: bool = True
+) -> int:
+    """Store a validated spec as a new running search and, with `start`, run its sanity
+    gate and start its first trials here (else the next master tick does)."""
     record = storage.create_search(
         name=spec.name,
         spec=spec.model_dump(mode="json"),
@@ -97,7 +101,8 @@ def create_search(storage: Storage, spec: SearchSpec, executor: Executor) -> int
         budget_epochs=spec.budget,
         concurrency=spec.concurrency,
     )
-    advance(storage, record.id, executor)
+    if start:
+        advance(storage, record.id, executor)
     return record.id
 
 
@@ -128,6 +133,8 @@ def advance(storage: Storage, search_id: int, executor: Executor) -> AdvanceResu
     if search.status != "running":
         return AdvanceResult(0, 0, search.status != "paused")
     spec = _spec_of(search)
+    if not snapshot.stages and not _passes_gate(storage, spec, search_id):
+        return AdvanceResult(0, 0, True)
     state = _state(snapshot.trials, snapshot.stages)
     new_trials: list[NewTrial] = []
     finished = False
@@ -178,6 +185,18 @@ def complete_with_ensembles(
     requests = [(kind, spec.ensembles.size_of(kind)) for kind in spec.ensembles.kinds]
     queued = storage.complete_search(search_id, reason, requests, seed_stage_of(spec))
     executor.enqueue_ensembles([record.id for record in queued])
+
+
+def _passes_gate(storage: Storage, spec: SearchSpec, search_id: int) -> bool:
+    """The sanity gate before the first stage (`hpsearch.search.gate`); a failure ends
+    the search `failed` with the measured numbers."""
+    if not spec.sanity_gate:
+        return True
+    result = sanity_gate(spec, get_settings().data_root)
+    if result.passed:
+        return True
+    storage.set_search_status(search_id, "failed", reason=result.reason)
+    return False
 
 
 def search_learned(storage: Storage, search_id: int) -> dict[str, Any]:

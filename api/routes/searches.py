@@ -147,7 +147,9 @@ def _launch(
     for key, value in raw.items():
         reject_nul(value, key)
     admit_search(spec, settings)
-    search_id = create_search(storage, spec, executor)
+    # The master (this process's background loop, or `hpsearch master`) runs the sanity
+    # gate and starts the first trials: no training in the request path.
+    search_id = create_search(storage, spec, executor, start=not spec.sanity_gate)
     return search_detail(storage, search_id)
 
 

@@ -14,17 +14,21 @@ eta, min_epochs, max_epochs)`:
   rungs 1/3/9/27/81, 1,500 epochs 1/3/9/27/81/243;
 - `planned` counts are that bracket's n_k: what the plan expects, not limits.
 
-How the scheduler runs it (see `scheduler`): stage k is rung k. New
-configurations are sampled in rung 0 for as long as the budget, after
-reserving the promotions the trials already started will earn (the top 1/eta
-of each rung, ASHA), pays for one more; promotions are never capped by
-`planned`, only by the budget; epochs a diverged or failed trial did not train
-are free again and buy more samples; when nothing is left in flight the last
-epochs buy rung-0 samples until less than `min_epochs` remain. Coarse to
-fine: the space of rung k+1 is refined (`refine`) from rung k's first
-ceil(planned_k / eta) results; new samples take turns between the spec's space
-and every refined space decided so far (sample i uses stage i mod (d + 1)), so
-narrowing steers the search without ever ending exploration.
+How the scheduler runs it (see `scheduler`): stage k is rung k, and the
+plan is an asynchronous Hyperband with the notes' coarse to fine:
+
+- promotions (ASHA): the top 1/eta of each rung's finished trials continue
+  from their checkpoints to the next rung, highest rung first;
+- new trials: each starts at the decided rung whose trials started there are
+  furthest below that rung's share of such epochs (`fresh_shares`: Hyperband's
+  brackets, equal budgets), rung 0 in the spec's space, rung k >= 1 in its
+  space refined (`refine`) from rung k-1's first ceil(planned_{k-1} / eta)
+  results: wide and short first, narrower and longer later, as in the notes;
+- budget: a trial starts only when the budget pays for it and for the
+  promotions the trials started so far will earn (`_reserved`); promotions are
+  never capped by `planned`; epochs a diverged or failed trial did not train
+  are free again; when nothing is in flight and nothing else fits, the last
+  epochs buy rung-0 trials until less than `min_epochs` remain.
 """
 
 from __future__ import annotations

@@ -5,9 +5,13 @@ finite validation accuracy count; diverged, failed and cancelled trials (no
 accuracy) rank last and never drive narrowing. The top `keep` of the valid
 results (a count, or a fraction rounded up, at least 1) define the new ranges:
 
-- numeric parameters: the span of the top values plus `margin` times the
-  current range width on each side, measured in log10 space for log
-  parameters, clipped to the current range; integers are rounded outward and
+- numeric parameters: the robust span of the top values plus `margin` times
+  the current range width on each side, measured in log10 space for log
+  parameters, clipped to the current range. The robust span runs between the
+  10 % and 90 % quantiles of the top values weighted by rank (weight k - i for
+  the i-th best of k; plain min-max below 3 values), stretched to hold the best
+  one: short, noisy stages put lucky stragglers at the edge of the top set, and
+  they should not hold the range open alone. Integers are rounded outward and
   always keep at least two values; a range never shrinks below 1 % of its width;
 - choices: the values present among the top results, in their original order;
 - a parameter no top result used (inactive) keeps its range.
@@ -17,13 +21,15 @@ best result's value lies in the outer `border_fraction` of the current range
 on that side (positions in log10 space for log parameters) and at least half of
 the top values lie in that half of the range. With `widen_on_border`, that side
 of the next range is moved out beyond the current bound: x10 (one decade) for
-log parameters, one range width for linear ones, clipped to the parameter's
-hard limits. A flagged side already at its limit is reported with
-`widened_to=None`.
+log parameters, one range width for linear ones (rounded outward to an
+integer for integer kinds), clipped to the parameter's hard limits (the
+config field's own bounds, and `limit_low` / `limit_high` in the spec). A
+flagged side already at its limit is reported with `widened_to=None`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +48,7 @@ __all__ = [
 ]
 
 MIN_WIDTH_FRACTION = 0.01
+SPAN_QUANTILE = 0.1
 
 
 @dataclass(frozen=True)
@@ -146,8 +153,9 @@ def _refine_numeric(
     scaled = [current._scale(float(v)) for v in values]
     low, high = current._scale(current.low), current._scale(current.high)
     width = high - low
-    new_low = max(low, min(scaled) - policy.margin * width)
-    new_high = min(high, max(scaled) + policy.margin * width)
+    span_low, span_high = _robust_span(scaled)
+    new_low = max(low, span_low - policy.margin * width)
+    new_high = min(high, span_high + policy.margin * width)
     if new_high - new_low < MIN_WIDTH_FRACTION * width:
         center = min(max((new_low + new_high) / 2, low + width / 200), high - width / 200)
         new_low, new_high = center - width / 200, center + width / 200
@@ -165,6 +173,33 @@ def _refine_numeric(
             BorderWarning(param.name, side, evidence, (current.low, current.high), widened)
         )
     return _build(current, low_value, high_value), warnings
+
+
+def _robust_span(scaled: list[float]) -> tuple[float, float]:
+    """The rank-weighted 10 %-90 % span of the top values (best first), widened to hold
+    the best one: weight k - i for the i-th best of k, so one lucky straggler near
+    the cut moves the span less than the leaders do."""
+    if len(scaled) < 3:
+        return min(scaled), max(scaled)
+    weights = [float(len(scaled) - i) for i in range(len(scaled))]
+    order = sorted(range(len(scaled)), key=lambda i: scaled[i])
+    cumulative, total = 0.0, sum(weights)
+    positions = []
+    for i in order:
+        positions.append(((cumulative + weights[i] / 2) / total, scaled[i]))
+        cumulative += weights[i]
+    quantile_low = _interpolate(positions, SPAN_QUANTILE)
+    quantile_high = _interpolate(positions, 1.0 - SPAN_QUANTILE)
+    return min(quantile_low, scaled[0]), max(quantile_high, scaled[0])
+
+
+def _interpolate(positions: list[tuple[float, float]], q: float) -> float:
+    if q <= positions[0][0]:
+        return positions[0][1]
+    for (p0, v0), (p1, v1) in itertools.pairwise(positions):
+        if p0 <= q <= p1:
+            return v0 + (v1 - v0) * (q - p0) / (p1 - p0)
+    return positions[-1][1]
 
 
 def _border_sides(
@@ -189,10 +224,14 @@ def _widen(param: Param, side: Literal["low", "high"]) -> float | None:
         target = current.low / 10.0 if current.log else current.low - (current.high - current.low)
         if current.log and current.is_int:
             target = max(target, 1.0)
+        if current.is_int:
+            target = math.floor(target)
         if limit_low is not None:
             target = max(target, limit_low)
         return target if target < current.low else None
     target = current.high * 10.0 if current.log else current.high + (current.high - current.low)
+    if current.is_int:
+        target = math.ceil(target)
     if limit_high is not None:
         target = min(target, limit_high)
     return target if target > current.high else None

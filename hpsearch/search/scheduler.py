@@ -292,9 +292,16 @@ def _decide_spaces(plan: _Plan) -> list[StartStage]:
             if results is None:
                 break
             space, warnings = refine(plan.spaces[stage - 1], results, _policy(plan, stage))
+            if not _samples_anything(plan.spec, stage):
+                warnings = []  # promotions only: nothing is drawn from this range
         plan.spaces[stage] = space
         actions.append(StartStage(stage, space, tuple(warnings)))
     return actions
+
+
+def _samples_anything(spec: SearchSpec, stage: int) -> bool:
+    """Whether new trials are ever drawn in `stage`'s space."""
+    return spec.auto_plan is not None or spec.promotion_slots(stage) < spec.plan[stage].trials
 
 
 def _policy(plan: _Plan, stage: int) -> RefinePolicy:
@@ -305,7 +312,7 @@ def _policy(plan: _Plan, stage: int) -> RefinePolicy:
     return RefinePolicy(
         keep=keep,
         margin=spec.margin,
-        widen_on_border=plan.spec.widen_on_border,
+        widen_on_border=plan.spec.widen_on_border and _samples_anything(plan.spec, stage),
         border_fraction=plan.spec.border_fraction,
     )
 

@@ -28,7 +28,7 @@ from hpsearch.search.plan import bracket_cost
 from hpsearch.search.scheduler import IN_FLIGHT
 
 
-def auto_spec(budget: int, **changes: Any) -> SearchSpec:
+def auto_spec(budget: int | None, **changes: Any) -> SearchSpec:
     raw: dict[str, Any] = {
         "name": "auto",
         "base": {"data": {"source": "spiral"}},
@@ -187,3 +187,20 @@ def test_a_tpe_search_spends_the_budget_inside_its_spaces() -> None:
     trials, finish = run_search(spec, 2, spaces=spaces)
     assert committed(spec, trials.values()) == 120 and finish.best_trial_id is not None
     assert all(spaces[0].contains(t.params) for t in trials.values())
+
+
+def test_no_border_warning_for_a_range_only_promotions_use() -> None:
+    spec = auto_spec(
+        None, budget_epochs=None, asynchronous=False, concurrency=4,
+        stages=[{"trials": 4, "epochs": 1},
+                {"trials": 2, "epochs": 3, "keep": 2, "refine": "promote"}],
+    )  # fmt: skip
+    lrs = [0.9, 0.8, 1e-4, 1e-3]  # the best two sit at the high border
+    trials = tuple(
+        TrialView(i + 1, 0, i, "completed", {"optimizer.learning_rate": lr, "model.keep_prob": 0.5},
+                  0.9 - i / 10, 1)
+        for i, lr in enumerate(lrs)
+    )  # fmt: skip
+    actions = next_actions(spec, SearchState(trials, {0: spec.search_space}))
+    started = [a for a in actions if isinstance(a, StartStage)]
+    assert started and started[0].stage == 1 and started[0].warnings == ()

@@ -197,3 +197,36 @@ def test_refining_never_yields_an_empty_or_invalid_range(seed, accuracies, keep,
         for name, value in best.params.items():
             assert refined[name].distribution.contains(value)
     assert all(w.side in ("low", "high") for w in warnings)
+
+
+def test_widened_integer_bounds_stay_integers_and_hard_limits_hold() -> None:
+    space = SearchSpace.from_dict(
+        {"model.hidden_sizes.0": {"kind": "log_int", "low": 16, "high": 256, "limit_high": 900}}
+    )
+    results = [TrialResult({"model.hidden_sizes.0": w}, 0.9 - i / 100) for i, w in
+               enumerate([256, 250, 240, 200, 30, 20])]  # fmt: skip
+    refined, warnings = refine(space, results, RefinePolicy(keep=4))
+    assert warnings and warnings[0].side == "high" and warnings[0].widened_to == 900
+    assert refined["model.hidden_sizes.0"].distribution.to_dict()["high"] == 900
+    low_side = [TrialResult({"model.hidden_sizes.0": w}, 0.9 - i / 100) for i, w in
+                enumerate([16, 17, 18, 20, 200, 250])]  # fmt: skip
+    _, found = refine(space, low_side, RefinePolicy(keep=4))
+    assert found[0].widened_to == 1 and isinstance(found[0].widened_to, int)
+    assert "widened to 1;" in found[0].message() or found[0].message().endswith("widened to 1")
+
+
+def test_a_lucky_straggler_does_not_hold_the_range_open() -> None:
+    space = SearchSpace.from_dict(
+        {"optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-6, "high": 1.0}}
+    )
+    leaders = [1e-3, 2e-3, 8e-4, 1.5e-3, 1.2e-3, 9e-4, 1.1e-3]
+    results = [
+        TrialResult({"optimizer.learning_rate": v}, 0.9 - i / 100)
+        for i, v in enumerate([*leaders, 0.5])
+    ]  # 8th best: a straggler at 0.5
+    results += [TrialResult({"optimizer.learning_rate": 1e-5}, 0.1)] * 24
+    refined, _ = refine(space, results, RefinePolicy(keep=8, margin=0.05))
+    distribution = refined["optimizer.learning_rate"].distribution
+    assert distribution.low <= 8e-4 and 2e-3 <= distribution.high < 0.05
+    plain_high = 0.5 * 10 ** (0.05 * 6)
+    assert distribution.high < plain_high / 10

@@ -1,0 +1,89 @@
+"""The sanity gate: the notes' checks on the search's base model before any budget is spent.
+
+`sanity_gate(spec, data_root)` builds the base network at the smallest and at
+the largest configuration of the space (every parameter at the low end of its
+range, then at the high end: widths, depth and every other model setting) and
+runs, on the training split, the notes' checks before learning
+(`hpsearch.nn.sanity`): the initial loss at small init is ln(C) for softmax
+(C - 1 for the SVM), and 20 examples are overfit to 100% training accuracy
+with a loss near zero. Other losses skip the initial-loss check, regression
+skips the overfit. Regularization and dropout are off in these checks, so
+learning rate, L2 and keep probability of the space do not matter here.
+
+The master runs it (`hpsearch.master.advance`) once, before the first stage
+is recorded; a failure ends the search `failed` with the measured numbers.
+`sanity_gate = false` in the spec switches it off.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpsearch.nn.sanity import initial_loss_check, overfit_small_subset_check
+from hpsearch.search.spec import SearchSpec, trial_config
+from hpsearch.training import model_config, prepare
+
+__all__ = ["GateResult", "extreme_params", "sanity_gate"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Every check's measured numbers; `reason` names the failures (empty when passed)."""
+
+    passed: bool
+    checks: tuple[dict[str, Any], ...]
+    reason: str
+
+
+def extreme_params(spec: SearchSpec) -> dict[str, dict[str, Any]]:
+    """{"smallest": params, "largest": params}: every unit coordinate at 0, then just below 1."""
+    space = spec.search_space
+    top = math.nextafter(1.0, 0.0)
+    return {
+        "smallest": space.point([0.0] * len(space.params)),
+        "largest": space.point([top] * len(space.params)),
+    }
+
+
+def sanity_gate(spec: SearchSpec, data_root: Path) -> GateResult:
+    """Run the checks on both extreme configurations (see the module doc)."""
+    checks: list[dict[str, Any]] = []
+    for label, params in extreme_params(spec).items():
+        config = trial_config(spec, params, train_seed=spec.seed, epochs=1)
+        prepared = prepare(config, data_root)
+        base = model_config(config, prepared.input_dim, prepared.output_dim)
+        rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 4]))
+        X, y = prepared.X_train, prepared.y_train
+        sizes = config.model.hidden_sizes
+        if base.loss in ("softmax", "svm"):
+            result = initial_loss_check(base, X[:500], y[:500], rng)
+            checks.append({"config": label, "hidden_sizes": sizes, "check": "initial_loss",
+                           "expected": result.expected, "measured": result.measured,
+                           "passed": result.passed})  # fmt: skip
+        if base.loss not in ("l2", "l1") and len(X) >= 20:
+            overfit = overfit_small_subset_check(base, X, y, rng)
+            checks.append({"config": label, "hidden_sizes": sizes, "check": "overfit_20",
+                           "final_loss": overfit.final_loss,
+                           "train_accuracy": overfit.accuracy,
+                           "epochs": overfit.epochs, "passed": overfit.passed})  # fmt: skip
+    failures = [_describe(check) for check in checks if not check["passed"]]
+    reason = "" if not failures else "sanity gate failed: " + "; ".join(failures)
+    return GateResult(not failures, tuple(checks), reason)
+
+
+def _describe(check: dict[str, Any]) -> str:
+    where = f"{check['config']} network {check['hidden_sizes']}"
+    if check["check"] == "initial_loss":
+        return (
+            f"{where}: initial loss {check['measured']:.4g}, expected about "
+            f"{check['expected']:.4g} at small init"
+        )
+    return (
+        f"{where}: 20 examples not overfit in {check['epochs']} epochs (loss "
+        f"{check['final_loss']:.4g}, training accuracy {check['train_accuracy']:.3f})"
+    )
