@@ -315,6 +315,7 @@ class Tally:
     epochs: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     missing: str | None = None
+    failures: list[str] = field(default_factory=list)
 
 
 def quality_table(seeds: int, budgets: list[int], methods: list[str], data: PreparedData
@@ -333,8 +334,9 @@ def quality_table(seeds: int, budgets: list[int], methods: list[str], data: Prep
                     tally.missing = str(error).splitlines()[-1].split(" (got")[0]
                     print(f"budget {budget} {METHOD_NAMES[method]}: not run: {tally.missing}")
                     continue
-                except Exception as error:  # a bug in one method must not lose the others
-                    tally.missing = f"failed: {type(error).__name__}: {error}"
+                except Exception as error:  # a bug in one run must not lose the others
+                    tally.failures.append(f"seed {seed}: {type(error).__name__}: {error}")
+                    print(f"budget {budget} seed {seed} {METHOD_NAMES[method]}: FAILED")
                     traceback.print_exc()
                     continue
                 seconds = time.monotonic() - scorer.start
@@ -354,12 +356,15 @@ def print_table(tallies: dict[tuple[int, str], Tally], seeds: int) -> None:
           f"{'epochs':>11} {'time s':>7}")  # fmt: skip
     for (budget, method), tally in tallies.items():
         if not tally.scores:
-            print(f"{budget:>6} {METHOD_NAMES[method]:<22} not run: {tally.missing}")
+            why = tally.missing or "; ".join(tally.failures)
+            print(f"{budget:>6} {METHOD_NAMES[method]:<22} not run: {why}")
             continue
         scores = [100 * s for s in tally.scores]
         print(f"{budget:>6} {METHOD_NAMES[method]:<22} {statistics.median(scores):7.2f} "
               f"{min(scores):7.2f} {max(scores):7.2f} {min(tally.epochs):>5}-"
               f"{max(tally.epochs):<5} {statistics.median(tally.seconds):7.0f}")  # fmt: skip
+        for failure in tally.failures:
+            print(f"{'':>6} {'':<22} failed run, not in the median: {failure}")
 
 
 def main() -> None:
