@@ -109,7 +109,8 @@ class ThreadWorker:
         )
         self.queue = executor.queue
         self.connection: Redis = executor.connection
-        self.results: list[str] = []
+        self.results: list[str] = []  # run_trial outcomes, in order
+        self.ensemble_results: list[str] = []  # run_ensemble_builds outcomes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="api-test-worker", daemon=True)
 
@@ -133,7 +134,7 @@ class ThreadWorker:
             job, _ = popped
             try:
                 if job.func_name == "worker.ensembles.run_ensemble_builds":
-                    self.results.extend(run_ensemble_builds(job.args[0], self.context))
+                    self.ensemble_results.extend(run_ensemble_builds(job.args[0], self.context))
                 else:
                     self.results.append(run_trial(int(job.args[0]), self.context))
             finally:

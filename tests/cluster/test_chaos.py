@@ -82,20 +82,27 @@ def test_redis_restarted_and_then_flushed_mid_search_the_search_completes(
     cluster.start("master")
     for _ in range(2):
         cluster.start("worker")
-    search_id = launch(cluster, spiral_search([{"trials": 20, "epochs": 2}], concurrency=4))
-    events: list[str] = []
+    trials = 30
+    search_id = launch(
+        cluster,
+        spiral_search([{"trials": trials, "epochs": 3}], concurrency=4, points_per_class=600),
+    )
+    events: list[tuple[str, int]] = []
 
     def tick() -> None:
+        # Each fault right after the first trials that follow the last one, whatever the speed.
         done = _completed(storage, search_id)
-        if not events and done >= 4:
+        if not events and done >= 2:
             cluster.redis.restart()
-            events.append(f"restart at {done}")
-        elif len(events) == 1 and done >= 10:
+            events.append(("restart", done))
+        elif len(events) == 1 and done >= events[0][1] + 3:
             cluster.redis.flush()
-            events.append(f"flush at {done}")
+            events.append(("flush", done))
 
     assert wait_final(cluster, search_id, 180, tick) == "completed", cluster.logs()
-    assert len(events) == 2 and _completed(storage, search_id) == 20, events
+    assert [name for name, _ in events] == ["restart", "flush"], events
+    assert all(done < trials for _, done in events), f"a fault came after the search: {events}"
+    assert _completed(storage, search_id) == trials
     check_trials(storage, search_id)
     assert len(cluster.running("worker")) == 2, cluster.logs()
 

@@ -68,6 +68,7 @@ def test_hpsearch_serve_access_log_never_shows_a_query_token(tmp_path: Path) -> 
         "HPSEARCH_DATA_ROOT": str(tmp_path),
         "HPSEARCH_API_TOKENS": '["a-real-token-0123"]',
         "HPSEARCH_API_MASTER": "false",
+        "HPSEARCH_LOG_LEVEL": "info",  # access lines; in-process `hpsearch run` tests set warning
     }
     hpsearch = [sys.executable, "-c", "from hpsearch.cli import app; app()"]
     server = subprocess.Popen(
