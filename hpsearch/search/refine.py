@@ -13,7 +13,9 @@ results (a count, or a fraction rounded up, at least 1) define the new ranges:
   one: short, noisy stages put lucky stragglers at the edge of the top set, and
   they should not hold the range open alone. Integers are rounded outward and
   always keep at least two values; a range never shrinks below 1 % of its width;
-- choices: the values present among the top results, in their original order;
+- choices: the values present among the top results, in their original order
+  (all of them kept when no top value is one of them: results drawn in a wider
+  space, such as promotions into a narrowed rung);
 - a parameter no top result used (inactive) keeps its range.
 
 Border rule (numeric parameters): side "low" (or "high") is flagged when the
@@ -133,7 +135,8 @@ def refine(
             continue
         if isinstance(param.distribution, Choice):
             present = [v for v in param.distribution.values if any(_same(v, x) for x in values)]
-            refined = refined.replace_distribution(param.name, Choice(present))
+            if present:  # top values drawn in a wider space may all lie outside this one
+                refined = refined.replace_distribution(param.name, Choice(present))
         elif isinstance(param.distribution, NumericDistribution):
             distribution, found = _refine_numeric(param, values, policy)
             refined = refined.replace_distribution(param.name, distribution)

@@ -230,3 +230,20 @@ def test_a_lucky_straggler_does_not_hold_the_range_open() -> None:
     assert distribution.low <= 8e-4 and 2e-3 <= distribution.high < 0.05
     plain_high = 0.5 * 10 ** (0.05 * 6)
     assert distribution.high < plain_high / 10
+
+
+def test_a_choice_whose_top_values_all_lie_outside_it_keeps_its_values() -> None:
+    # Rung k's space was narrowed to {32, 128}; its best results were promoted from a
+    # wider rung and used 64. Refining must not produce an empty choice.
+    space = SearchSpace((Param("batch_size", Choice([32, 128])),))
+    results = [TrialResult({"batch_size": 64}, 0.9), TrialResult({"batch_size": 64}, 0.8)]
+    refined, warnings = refine(space, results, RefinePolicy(keep=2))
+    assert refined["batch_size"].distribution == Choice([32, 128])
+    assert warnings == []
+
+
+def test_a_choice_keeps_only_the_top_values_it_holds() -> None:
+    space = SearchSpace((Param("batch_size", Choice([32, 64, 128])),))
+    results = [TrialResult({"batch_size": 128}, 0.9), TrialResult({"batch_size": 16}, 0.8)]
+    refined, _ = refine(space, results, RefinePolicy(keep=2))
+    assert refined["batch_size"].distribution == Choice([128])
