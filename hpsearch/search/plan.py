@@ -122,9 +122,18 @@ def bracket_cost(rungs: tuple[Rung, ...]) -> int:
 
 
 def automatic_plan(
-    budget: int, eta: float, min_epochs: int = 1, max_epochs: int | None = None
+    budget: int,
+    eta: float,
+    min_epochs: int = 1,
+    max_epochs: int | None = None,
+    reserved_top_trials: int = 0,
 ) -> AutoPlan:
-    """The rungs for `budget` epochs (see the module doc); ValueError naming the field."""
+    """The rungs for `budget` epochs (see the module doc); ValueError naming the field.
+
+    `reserved_top_trials` trials of the top rung's length are held out of the
+    bracket (the `seeds` ensemble's retrainings): the top rung is the longest for
+    which one bracket plus those trials fit the budget.
+    """
     if budget < min_epochs:
         raise ValueError(
             f"budget_epochs: {budget} is smaller than one trial of the smallest rung "
@@ -138,7 +147,8 @@ def automatic_plan(
     for k in range(1, 64):
         top = max(best[-1].epochs + 1, round(min_epochs * eta**k))
         candidate = _bracket(rung_epochs(min_epochs, eta, top), eta)
-        if bracket_cost(candidate) > budget or not math.isfinite(eta**k):
+        cost = bracket_cost(candidate) + reserved_top_trials * candidate[-1].epochs
+        if cost > budget or not math.isfinite(eta**k):
             break
         best = candidate
     return AutoPlan(budget, eta, best)

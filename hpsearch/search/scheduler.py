@@ -35,7 +35,9 @@ Rules, in the order they are applied:
 5. Seeds stage (only when the spec's `[ensembles]` kinds has "seeds"): once
    no trial of the spec's stages is in flight and none can start, the best
    completed trial's configuration is trained again from scratch with
-   `ensembles.seeds` new seeds, as stage len(stages) (`_seed_trials`).
+   `ensembles.seeds` new seeds, as stage len(stages) (`_seed_trials`). An
+   automatic plan holds back `ensembles.seeds` x its top rung's epochs for them
+   (its rungs are chosen so that one bracket plus those trials fit the budget).
 6. When nothing is in flight and nothing can start: `FinishSearch` with the
    best completed trial of the spec's stages (ties: later stage, then lower index).
 
@@ -187,7 +189,9 @@ class _Plan:
         self.in_flight = sum(t.status in IN_FLIGHT for t in state.trials)
         self.seed_stage = [t for t in state.trials if t.stage == len(spec.plan)]
         self.seed_epochs = _seed_epochs(self)
+        self.seed_reserve = _seed_reserve(spec, len(self.seed_stage))
         self.budget_left = spec.budget - sum(self._cost(t) for t in state.trials)
+        self.budget_left -= self.seed_reserve  # released by `_seed_trials`
 
     @property
     def free(self) -> int:
@@ -474,6 +478,14 @@ def _seed_epochs(plan: _Plan) -> int:
     return 0 if best is None else plan.spec.plan[best.stage].epochs
 
 
+def _seed_reserve(spec: SearchSpec, started: int) -> int:
+    """Epochs an automatic plan holds back for the seeds stage's trials not started yet:
+    each at most the top rung's epochs (hand-written stages plan them in their budget)."""
+    if spec.auto_plan is None or "seeds" not in spec.ensembles.kinds:
+        return 0
+    return max(spec.ensembles.seeds - started, 0) * spec.auto_plan.rungs[-1].epochs
+
+
 def _seed_trials(plan: _Plan) -> list[SampleTrial]:
     """The seeds stage (`[ensembles]` kinds has "seeds"), once no trial of the spec's stages
     is in flight: the best configuration retrained from scratch with K = `ensembles.seeds`
@@ -484,6 +496,8 @@ def _seed_trials(plan: _Plan) -> list[SampleTrial]:
     in_flight = any(t.status in IN_FLIGHT for trials in plan.by_stage for t in trials)
     if "seeds" not in spec.ensembles.kinds or best is None or in_flight:
         return []
+    plan.budget_left += plan.seed_reserve
+    plan.seed_reserve = 0
     stage, used = len(spec.plan), {t.index for t in plan.seed_stage}
     actions = []
     for index in range(spec.ensembles.seeds):

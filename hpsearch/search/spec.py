@@ -148,8 +148,9 @@ class SearchSpec(StrictModel):
                     f"{field}: the automatic plan samples at random, asynchronously; "
                     "write [[stages]] for a stage-by-stage or grid search"
                 )
+            seeds = self.ensembles.seeds if "seeds" in self.ensembles.kinds else 0
             self._auto_plan = automatic_plan(
-                self.budget_epochs, self.eta, self.min_epochs, self.max_epochs
+                self.budget_epochs, self.eta, self.min_epochs, self.max_epochs, seeds
             )
             self._plan = _automatic_stages(self._auto_plan)
             return self

@@ -85,3 +85,25 @@ def test_the_seeds_stage_is_planned_in_the_budget_and_bounded_by_it() -> None:
 def test_no_seeds_stage_unless_asked() -> None:
     master = run(make_spec())
     assert {t.stage for t in master.trials.values()} == {0, 1, 2}
+
+
+@pytest.mark.parametrize("budget", [120, 400])
+def test_an_automatic_plan_holds_back_the_seeds_stage_budget(budget: int) -> None:
+    spec = make_spec(
+        stages=None,
+        asynchronous=True,
+        budget_epochs=budget,
+        ensembles={"kinds": ["greedy", "seeds"], "seeds": 3},
+    )
+    assert spec.auto_plan is not None
+    top = spec.auto_plan.rungs[-1].epochs
+    master = run(spec)
+    seeds = [t for t in master.trials.values() if t.stage == len(spec.plan)]
+    assert len(seeds) == 3 and all(master.epochs[(t.stage, t.index)] <= top for t in seeds)
+    spent = sum(master.epochs[key] for key, t in master.trials.items() if t.parent_trial_id is None)
+    promoted = sum(
+        master.epochs[key] - spec.plan[key[0] - 1].epochs
+        for key, t in master.trials.items()
+        if t.parent_trial_id is not None
+    )
+    assert spent + promoted <= budget
