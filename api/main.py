@@ -7,7 +7,8 @@ Routers, one per resource: `/searches`, `/searches/{id}/trials` and
 `/trials`, `/searches/{id}/ensembles` and `/ensembles`, the figures of a
 search and a trial (`/searches/{id}/points`, `/curves`, `/timeline`,
 `/trials/{id}/figures`), `/datasets`, `/workers`, `/health`, `/session`
-(browser sign-in); OpenAPI at `/docs` and `/openapi.json`. The dashboard's
+(browser sign-in); OpenAPI at `/docs` and `/openapi.json` (public, as
+`/health`: the schema holds no data; see `api.openapi`). The dashboard's
 pages (`api.dashboard`) are served under `/`. Every route but `/health` and
 `/session` needs a bearer token or a session cookie (`api.auth`,
 `api.session`); bodies are capped (`api.limits`); errors map to status codes as
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -29,6 +31,7 @@ from api.background import MasterLoop
 from api.dashboard import router as dashboard_router
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, LaunchRateLimiter
+from api.openapi import add_links, describe_search_spec
 from api.routes import (
     datasets,
     ensembles,
@@ -102,6 +105,7 @@ def create_app(
     app.state.api_tokens = tuple(t.encode("utf-8") for t in settings.api_tokens if t.strip())
     app.state.insecure = insecure
     app.state.master = None
+    _describe_openapi(app, settings)
     install_error_handlers(app)
     for module in (
         searches,
@@ -138,3 +142,18 @@ def serve_app() -> FastAPI:
     if settings.api_nice:
         os.nice(settings.api_nice)
     return create_app(settings, insecure=os.environ.get(SERVE_INSECURE_ENV) == "1")
+
+
+def _describe_openapi(app: FastAPI, settings: Settings) -> None:
+    """Serve the generated schema with the real search spec and links (`api.openapi`)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            describe_search_spec(schema, settings)
+            add_links(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

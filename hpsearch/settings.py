@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     max_width: int = Field(8192, ge=1)
     max_batch_size: int = Field(8192, ge=1)
     max_parameters: int = Field(50_000_000, ge=1)
+    max_concurrency: int = Field(10_000, ge=1)
     max_features: int = Field(32_768, ge=1)
     max_data_bytes: int = Field(1024**3, ge=1)
     api_master: bool = True

@@ -1,7 +1,7 @@
 """Caps on what one search may ask for, checked before anything is stored.
 
 The spec is already valid (`SearchSpec`); these are the server's limits from
-`Settings`: epochs per stage, trials in all, batch size, hidden layers, layer
+`Settings`: epochs per stage, trials in all, concurrency, batch size, hidden layers, layer
 width, the size of the data set (features per example, and bytes of float32
 features in all, `max_features` / `max_data_bytes`), and the total parameters
 of the largest network the space allows (a memory estimate: float32
@@ -105,6 +105,9 @@ def _run_caps(spec: SearchSpec, settings: Settings) -> list[str]:
         if stage.epochs > settings.max_epochs:
             problems.append(f"{where.format(number)}: {stage.epochs} is above the cap of "
                             f"{settings.max_epochs} epochs")  # fmt: skip
+    if spec.concurrency > settings.max_concurrency:
+        problems.append(f"concurrency: {spec.concurrency} is above the cap of "
+                        f"{settings.max_concurrency}")  # fmt: skip
     trials = spec.planned_trials()
     if trials > settings.max_trials:
         problems.append(f"stages: {trials} trials in all is above the cap of {settings.max_trials}")
@@ -134,7 +137,7 @@ def worst_widths(spec: SearchSpec) -> list[int]:
     """The hidden widths of the largest network the space allows, layer by layer."""
     sizes = list(spec.base.model.hidden_sizes)
     depth = int(upper_bound(spec, DEPTH, len(sizes)))
-    sizes = (sizes + [sizes[-1]] * depth)[:depth]
+    sizes = (sizes + sizes[-1:] * depth)[:depth]
     sizes = [int(upper_bound(spec, SHARED_WIDTH, w)) for w in sizes]
     return [int(upper_bound(spec, f"model.hidden_sizes.{i}", w)) for i, w in enumerate(sizes)]
 

@@ -228,7 +228,7 @@ def distribution_from_dict(data: dict[str, Any]) -> Distribution:
         if extra:
             raise ValueError(f"choice: unexpected keys {sorted(extra)}")
         return Choice(data.get("values"))  # type: ignore[arg-type]
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise ValueError(f"kind must be one of {[*_KINDS, 'choice']}, got kind={kind!r}")
     extra = set(data) - {"kind", "low", "high"}
     if extra:

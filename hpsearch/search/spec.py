@@ -94,6 +94,8 @@ class StageSpec(StrictModel):
     @field_validator("keep")
     @classmethod
     def _check_keep(cls, keep: int | float) -> int | float:
+        if isinstance(keep, float) and keep.is_integer() and keep > 1:
+            keep = int(keep)  # JSON has one number type: 3.0 is the count 3, as JSON Schema says
         if isinstance(keep, float) and not 0.0 < keep <= 1.0:
             raise ValueError(f"a fraction must be in (0, 1], got {keep!r}")
         if isinstance(keep, int) and keep < 1:
@@ -108,7 +110,7 @@ class SearchSpec(StrictModel):
     base: TrainConfig = Field(default_factory=TrainConfig)
     space: dict[str, dict[str, Any]] = Field(min_length=1)
     stages: list[StageSpec] | None = Field(None, min_length=1, max_length=50)
-    budget_epochs: int | None = Field(None, ge=1)
+    budget_epochs: int | None = Field(None, ge=1, le=2**31 - 1)  # a 32-bit column
     min_epochs: int = Field(1, ge=1, le=10_000)
     max_epochs: int | None = Field(None, ge=1, le=10_000)
     concurrency: int = Field(4, ge=1, le=10_000)
@@ -298,9 +300,14 @@ def _max_depth(space: SearchSpace) -> int | None:
     distribution = space[DEPTH].distribution
     if isinstance(distribution, NumericDistribution) and distribution.is_int:
         return int(distribution.high)
-    if isinstance(distribution, Choice) and all(type(v) is int for v in distribution.values):
+    if isinstance(distribution, Choice) and all(_is_whole(v) for v in distribution.values):
         return max(int(v) for v in distribution.values)
     raise ValueError(f"space.{DEPTH}: must be an int, log_int or choice of ints")
+
+
+def _is_whole(value: Any) -> bool:
+    """An int, or a float with no fraction (JSON Schema's integer: 3.0 is 3)."""
+    return type(value) is int or (type(value) is float and value.is_integer())
 
 
 def _extremes(param: Param) -> list[Any]:
@@ -389,7 +396,7 @@ def _apply(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
     sizes = list(base.model.hidden_sizes)
     depth = overrides.pop(DEPTH, None)
     if depth is not None:
-        sizes = (sizes + [sizes[-1]] * int(depth))[: int(depth)]
+        sizes = (sizes + sizes[-1:] * int(depth))[: int(depth)]
     shared = overrides.pop(SHARED_WIDTH, None)
     if shared is not None:
         sizes = [shared] * len(sizes)
