@@ -190,6 +190,9 @@ def describe_search_spec(openapi: dict[str, Any], settings: Settings) -> None:
     first = copy.deepcopy(components["StageSpec"])
     first["properties"]["refine"] = {"const": "resample", "default": "resample"}
     spec["stages"]["prefixItems"] = [first]
+    ensembles = components.get("EnsembleSpec", {}).get("properties", {})
+    if "kinds" in ensembles:
+        ensembles["kinds"]["uniqueItems"] = True  # each kind at most once
     train = components["TrainConfig"]["properties"]
     train["batch_size"]["maximum"] = settings.max_batch_size
     sizes = components["ModelConfig"]["properties"]["hidden_sizes"]
