@@ -8,16 +8,22 @@ plain table there. `describe_search_spec` replaces it with what
   of the training config is a property whose value is a discriminated union
   on `kind` (`log_uniform`, `uniform`, `int`, `log_int`, `choice`) of the
   kinds its field type allows, with `low` / `high` / `values` bounded by the
-  field's own constraints; `model.depth` and `model.hidden_sizes.<i>` too.
-- `stages`: the first stage must `resample` (`prefixItems`).
-- the server's caps (`Settings`): epochs per stage, batch size, hidden
-  layers and widths, concurrency.
+  field's own constraints; `model.depth`, `model.hidden_sizes.<i>` and the
+  one width shared by every layer, `model.hidden_sizes.*`, too.
+- `stages`: the first stage must `resample` (`prefixItems`); or no stages and
+  `budget_epochs` for an automatic plan (`min_epochs` / `max_epochs` bound
+  its rungs).
+- the server's caps (`Settings`): epochs per stage and per rung, batch size,
+  hidden layers and widths, concurrency.
 
 What JSON Schema cannot state is said in the descriptions and checked by
 the server (a 422 naming the field): `low < high`, `limit_low <= low`,
 conditions (`when`) naming parameters of the space, layer indexes below the
-depth, stage-to-stage rules, the total of trials, the data set (its file,
-its size, losses that fit its labels) and the parameter count.
+depth, a shared width not searched with per-layer widths, stage-to-stage
+rules, `budget_epochs` when `stages` is omitted (random, asynchronous; and
+`max_epochs` only then), a budget that covers the first stage, the total of
+trials, the data set (its file, its size, losses that fit its labels) and the
+parameter count.
 
 `add_links` adds OpenAPI links: a launched search to its detail, trials and
 controls; a page of trials to each trial and its controls.
@@ -36,9 +42,11 @@ __all__ = ["SEARCHABLE_SECTIONS", "add_links", "describe_search_spec", "space_sc
 
 MAX_SEED = int(SearchSpec.model_fields["seed"].metadata[-1].le)
 NO_NUL = "^[^\\x00]*$"  # strings of a spec never hold NUL (api.routes.searches.reject_nul)
+NAME = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"  # and a name is not blank (storage refuses it)
 SEARCHABLE_SECTIONS = ("preprocess", "model", "optimizer", "schedule")
 _RESERVED = frozenset({"epochs", "seed", "data"})
 _WIDTH_PATTERN = r"model\.hidden_sizes\.(?:[0-9]|[1-5][0-9]|6[0-3])"
+_SHARED_WIDTH = "model.hidden_sizes.*"
 _BOUND_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 _CONDITION = {
     "type": "object",
@@ -157,7 +165,7 @@ def space_schema(components: dict[str, Any], settings: Settings) -> dict[str, An
         fields["batch_size"]["maximum"] = settings.max_batch_size
     width = {"type": "integer", "minimum": 1, "maximum": settings.max_width}
     depth = {"type": "integer", "minimum": 1, "maximum": settings.max_layers}
-    names = [re.escape(path) for path in sorted(fields)] + [re.escape("model.depth")]
+    names = [re.escape(path) for path in (*sorted(fields), "model.depth", _SHARED_WIDTH)]
     return {
         "type": "object",
         "minProperties": 1,
@@ -166,6 +174,7 @@ def space_schema(components: dict[str, Any], settings: Settings) -> dict[str, An
         "properties": {
             **{path: _distribution(field) for path, field in fields.items()},
             "model.depth": _distribution(depth),
+            _SHARED_WIDTH: _distribution(width),
         },
         "patternProperties": {f"^{_WIDTH_PATTERN}$": _distribution(width)},
         "additionalProperties": False,
@@ -179,17 +188,14 @@ def describe_search_spec(openapi: dict[str, Any], settings: Settings) -> None:
     spec["space"] = space_schema(components, settings)
     spec["concurrency"]["maximum"] = settings.max_concurrency
     spec["seed"]["maximum"] = MAX_SEED  # exact: pydantic writes 2**63 - 1 as a float
-    spec["name"]["pattern"] = NO_NUL
+    spec["name"]["pattern"] = NAME
     for field in ("path", "label_column"):
         for branch in components["DataConfig"]["properties"][field].get("anyOf", []):
             if branch.get("type") == "string":
                 branch["pattern"] = NO_NUL
-    stage = components["StageSpec"]["properties"]
-    stage["epochs"]["maximum"] = min(stage["epochs"]["maximum"], settings.max_epochs)
-    stage["keep"]["anyOf"] = [_KEEP_COUNT, _KEEP_FRACTION]
-    first = copy.deepcopy(components["StageSpec"])
-    first["properties"]["refine"] = {"const": "resample", "default": "resample"}
-    spec["stages"]["prefixItems"] = [first]
+    for epochs in ("min_epochs", "max_epochs"):
+        _not_null(spec[epochs])["maximum"] = settings.max_epochs
+    _describe_stages(components, settings)
     ensembles = components.get("EnsembleSpec", {}).get("properties", {})
     if "kinds" in ensembles:
         ensembles["kinds"]["uniqueItems"] = True  # each kind at most once
@@ -198,6 +204,27 @@ def describe_search_spec(openapi: dict[str, Any], settings: Settings) -> None:
     sizes = components["ModelConfig"]["properties"]["hidden_sizes"]
     sizes["maxItems"] = min(sizes.get("maxItems", settings.max_layers), settings.max_layers)
     sizes["items"] = {"type": "integer", "minimum": 1, "maximum": settings.max_width}
+
+
+def _not_null(field: dict[str, Any]) -> dict[str, Any]:
+    """The non-null branch of an optional field's schema (the field itself if required)."""
+    branches = [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+    return branches[0]
+
+
+def _describe_stages(components: dict[str, Any], settings: Settings) -> None:
+    """Stages: the epoch cap, keep as a count or a fraction, a resampling first stage."""
+    stage = components["StageSpec"]["properties"]
+    stage["epochs"]["maximum"] = min(stage["epochs"]["maximum"], settings.max_epochs)
+    stage["keep"]["anyOf"] = [_KEEP_COUNT, _KEEP_FRACTION]
+    first = copy.deepcopy(components["StageSpec"])
+    first["properties"]["refine"] = {"const": "resample", "default": "resample"}
+    stages = components["SearchCreate"]["properties"]["stages"]
+    _not_null(stages)["prefixItems"] = [first]
+    stages["description"] = (
+        "the stages, or none (null) for an automatic plan from budget_epochs "
+        "(then sampler 'random' and asynchronous; max_epochs only then)"
+    )
 
 
 def _link(operation_id: str, **parameters: str) -> dict[str, Any]:

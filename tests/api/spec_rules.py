@@ -15,7 +15,11 @@ request is a real disagreement between schema and server:
   validation and test fractions leave a training split, a generated data set
   fits `max_data_bytes` and has enough examples to split;
 - stage k keeps at most stage k-1's trials, promotes to more epochs and no
-  more trials than stage k-1 had; the budget covers the first stage.
+  more trials than stage k-1 had; the budget covers the first stage;
+  `max_epochs` goes with no stages only;
+- with no stages (an automatic plan): a budget, a random asynchronous search,
+  min_epochs <= max_epochs <= the server's cap (the plan's rungs fit the cap);
+- a shared width (`model.hidden_sizes.*`) is not searched with per-layer ones.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = ["FUZZ_DATASET", "satisfy_server_rules"]
 FUZZ_DATASET = "datasets/fuzz.npz"
 MAX_HELD_OUT = 0.9  # with >= MIN_EXAMPLES examples, the training split keeps one
 MIN_EXAMPLES = 10
+SHARED_WIDTH = "model.hidden_sizes.*"
 _WIDTH = re.compile(r"^model\.hidden_sizes\.(\d+)$")
 
 
@@ -46,7 +51,10 @@ def satisfy_server_rules(body: Any, settings: Settings) -> Any:
     if isinstance(body.get("space"), dict):
         body["space"] = _fix_space(body["space"], base if isinstance(base, dict) else {})
     stages = body.get("stages")
-    if isinstance(stages, list) and stages and all(isinstance(s, dict) for s in stages):
+    if stages is None:
+        _fix_automatic_plan(body, settings)
+    elif isinstance(stages, list) and stages and all(isinstance(s, dict) for s in stages):
+        body.pop("max_epochs", None)
         _fix_stages(stages)
         first = stages[0].get("trials", 1) * stages[0].get("epochs", 1)
         if isinstance(body.get("budget_epochs"), int) and body["budget_epochs"] < first:
@@ -54,17 +62,33 @@ def satisfy_server_rules(body: Any, settings: Settings) -> Any:
     return body
 
 
+def _fix_automatic_plan(body: dict[str, Any], settings: Settings) -> None:
+    body.update(asynchronous=True, sampler="random")
+    low = _whole(body.get("min_epochs"), 1)
+    high = _whole(body.get("max_epochs"), settings.max_epochs)
+    body["max_epochs"] = max(low, min(high, settings.max_epochs))
+    if _whole(body.get("budget_epochs"), 0) < low:
+        body["budget_epochs"] = max(low, 10)
+
+
+def _whole(value: Any, default: int) -> int:
+    """A JSON Schema integer (3 or 3.0) as an int, `default` for anything else."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return int(value) if is_number and math.isfinite(value) else default
+
+
 def _fix_space(space: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     depth = len((base.get("model") or {}).get("hidden_sizes", [100]))
     searched_depth = space.get("model.depth")
     if isinstance(searched_depth, dict):
         depth = max([*(searched_depth.get("values") or []), searched_depth.get("high", depth)])
+    shared = SHARED_WIDTH in space
     fixed: dict[str, Any] = {}
     for name, body in space.items():
         if not isinstance(body, dict) or name == "model.loss":
             continue
         width = _WIDTH.match(name)
-        if width and int(width.group(1)) >= depth:
+        if width and (shared or int(width.group(1)) >= depth):
             continue
         body = {k: v for k, v in body.items() if k not in ("when", "limit_low", "limit_high")}
         if "low" in body and "high" in body:

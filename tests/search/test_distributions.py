@@ -92,6 +92,9 @@ def test_bad_bounds_raise_quoting_the_values(make, fragment) -> None:
 def test_from_dict_refuses_unknown_kind_and_keys() -> None:
     with pytest.raises(ValueError, match="kind must be one of"):
         distribution_from_dict({"kind": "normal", "low": 0, "high": 1})
+    for not_a_name in (["uniform"], {"a": 1}, 3):  # an unhashable kind was a TypeError (a 500)
+        with pytest.raises(ValueError, match="kind must be one of"):
+            distribution_from_dict({"kind": not_a_name, "low": 0, "high": 1})
     with pytest.raises(ValueError, match="unexpected keys"):
         distribution_from_dict({"kind": "uniform", "low": 0, "high": 1, "step": 2})
     with pytest.raises(ValueError, match="needs both low and high"):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hpsearch.admission.caps import worst_widths
 from hpsearch.errors import ConfigError
 from hpsearch.search.spec import load_search_spec, parse_search_spec, trial_config
 
@@ -224,3 +225,30 @@ def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
     for table, body in tables:
         text += f"\n[{table}]\n" + _to_toml(body, f"{table}.")
     return text
+
+
+def test_a_searched_depth_over_no_hidden_layer_has_no_layer_to_repeat() -> None:
+    raw = valid()
+    raw["base"]["model"]["hidden_sizes"] = []
+    raw["space"]["model.depth"] = {"kind": "int", "low": 1, "high": 3}
+    spec = parse_search_spec(raw)  # was an IndexError (a 500 from POST /searches)
+    assert trial_config(spec, {"model.depth": 3}).model.hidden_sizes == []
+    assert worst_widths(spec) == []
+
+
+def test_whole_number_floats_are_keep_counts_and_depths() -> None:
+    raw = valid()
+    raw["stages"][1]["keep"] = 2.0
+    raw["space"]["model.depth"] = {"kind": "choice", "values": [1.0, 2.0]}
+    spec = parse_search_spec(raw)
+    assert spec.plan[1].keep == 2 and isinstance(spec.plan[1].keep, int)
+    assert trial_config(spec, {"model.depth": 2.0}).model.hidden_sizes == [32, 32]
+    raw["stages"][1]["keep"] = 1.5
+    with pytest.raises(ConfigError, match=r"stages\.1\.keep"):
+        parse_search_spec(raw)
+
+
+def test_budget_epochs_fits_a_32_bit_column() -> None:
+    assert parse_search_spec({**valid(), "budget_epochs": 2**31 - 1}).budget == 2**31 - 1
+    with pytest.raises(ConfigError, match="budget_epochs"):
+        parse_search_spec({**valid(), "budget_epochs": 2**31})
