@@ -133,9 +133,17 @@ class Param:
             if not isinstance(when, dict):
                 raise ValueError(f"when must be a table, got {when!r}")
             conditions = tuple(Condition.from_raw(parent, raw) for parent, raw in when.items())
+            for key, bound in zip(("limit_low", "limit_high"), limits, strict=True):
+                if bound is not None and not _is_real(bound):
+                    raise ValueError(f"{key} must be a finite number, got {bound!r}")
         except ValueError as exc:
             raise ValueError(f"space.{name}: {exc}") from exc
         return cls(name, distribution, conditions, limits)
+
+
+def _is_real(value: Any) -> bool:
+    """A finite int or float (not a bool): what a hard bound may be."""
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ request is a real disagreement between schema and server:
   `max_epochs` goes with no stages only;
 - with no stages (an automatic plan): a budget, a random asynchronous search,
   min_epochs <= max_epochs <= the server's cap (the plan's rungs fit the cap);
-- a shared width (`model.hidden_sizes.*`) is not searched with per-layer ones.
+- a shared width (`model.hidden_sizes.*`) is not searched with per-layer ones;
+- `sampler = "tpe"` has a parameter that takes two values at least.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def satisfy_server_rules(body: Any, settings: Settings) -> Any:
         _fix_base(base, settings)
     if isinstance(body.get("space"), dict):
         body["space"] = _fix_space(body["space"], base if isinstance(base, dict) else {})
+    if body.get("sampler") == "tpe" and not _some_varies(body.get("space")):
+        body["sampler"] = "random"
     stages = body.get("stages")
     if stages is None:
         _fix_automatic_plan(body, settings)
@@ -69,6 +72,12 @@ def _fix_automatic_plan(body: dict[str, Any], settings: Settings) -> None:
     body["max_epochs"] = max(low, min(high, settings.max_epochs))
     if _whole(body.get("budget_epochs"), 0) < low:
         body["budget_epochs"] = max(low, 10)
+
+
+def _some_varies(space: Any) -> bool:
+    """Whether a parameter of `space` takes more than one value (a range, or a choice of 2+)."""
+    bodies = space.values() if isinstance(space, dict) else []
+    return any(b.get("kind") != "choice" or len(b.get("values") or []) > 1 for b in bodies)
 
 
 def _whole(value: Any, default: int) -> int:

@@ -42,9 +42,11 @@ def test_docs_and_schema_are_public_and_describe_the_spec(client: TestClient) ->
 
 
 UNHASHABLE_KIND = {"kind": ["uniform"], "low": 0.01, "high": 0.1}
+LIMIT_A_LIST = {"kind": "uniform", "low": 0.01, "high": 0.1, "limit_low": []}
 REFUSED = [  # each answered 500, or was accepted, before
     ({"space": {"optimizer.learning_rate": UNHASHABLE_KIND}}, "kind"),
     ({"budget_epochs": 2**31}, "budget_epochs"),
+    ({"space": {"optimizer.learning_rate": LIMIT_A_LIST}}, "limit_low must be a finite number"),
     ({"ensembles": {"kinds": ["top_k", "top_k"]}}, "each kind at most once"),
 ]
 

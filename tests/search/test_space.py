@@ -123,3 +123,10 @@ def test_invalid_spaces_name_the_problem() -> None:
     with pytest.raises(ValueError, match=r"space\.x: LogInt: log bounds must be > 0, got low=0"):
         SearchSpace.from_dict({"x": {"kind": "log_int", "low": 0, "high": 4}})
     assert LogInt(1, 4).contains(4)
+
+
+@pytest.mark.parametrize("bound", [[], "0", True, float("nan")])
+def test_a_hard_bound_that_is_not_a_number_is_refused_naming_it(bound: object) -> None:
+    body = {"kind": "uniform", "low": 0.5, "high": 1.0, "limit_low": bound}
+    with pytest.raises(ValueError, match=r"space\.lr: limit_low must be a finite number"):
+        Param.from_dict("lr", body)  # a list was a TypeError later (a 500 from POST /searches)
