@@ -24,7 +24,7 @@ from hpsearch.checkpoints import is_temporary_name, load_checkpoint
 from hpsearch.db import Storage, open_storage
 
 REQUEUE_BOUND_S = 20.0
-KILLS = 5  # at most; at least 3 land before the search ends, one per 1-2.5 s
+KILLS = 5  # at most; at least 3 land before the search ends, one per 0.5-1.5 s
 # (bench/chaos.py: one about every 20 s)
 
 
@@ -48,9 +48,11 @@ def test_random_worker_kills_through_a_50_trial_search_lose_nothing(
     cluster.start("master")
     for _ in range(3):
         cluster.start("worker")
-    spec = spiral_search([{"trials": 50, "epochs": 4}], concurrency=6, hidden_sizes=(256, 256))
+    spec = spiral_search(
+        [{"trials": 50, "epochs": 4}], concurrency=6, hidden_sizes=(256, 256), points_per_class=400
+    )
     search_id = launch(cluster, spec)
-    rng, kills, next_kill = random.Random(13), [], time.monotonic() + 2.0
+    rng, kills, next_kill = random.Random(13), [], time.monotonic() + 1.0
 
     def tick() -> None:
         nonlocal next_kill
@@ -59,7 +61,7 @@ def test_random_worker_kills_through_a_50_trial_search_lose_nothing(
             kill = kill_random_worker(cluster, storage, search_id, rng)
             if kill is not None:
                 kills.append(kill)
-                next_kill = time.monotonic() + rng.uniform(1.0, 2.5)
+                next_kill = time.monotonic() + rng.uniform(0.5, 1.5)
 
     assert wait_final(cluster, search_id, 240, tick) == "completed"
     wait_until(lambda: settle_kills(storage, kills) or all(
