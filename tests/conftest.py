@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from hpsearch.settings import get_settings
 
 POSTGRES_URL = os.environ.get(
     "HPSEARCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -46,3 +50,18 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return _require(REDIS_URL, 6379, "Redis")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """For CLI tests (`pytestmark = pytest.mark.usefixtures("home")`): HPSEARCH_HOME and
+    HPSEARCH_DATA_ROOT under `tmp_path`, the embedded defaults otherwise; what
+    `hpsearch run` sets in os.environ (the log level) is undone after."""
+    monkeypatch.setenv("HPSEARCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HPSEARCH_DATA_ROOT", str(tmp_path / "data"))
+    for name in ("HPSEARCH_REDIS_URL", "HPSEARCH_DATABASE_URL", "HPSEARCH_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "data").mkdir()
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()

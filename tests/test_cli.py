@@ -7,32 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from hpsearch.checkpoints import load_checkpoint
 from hpsearch.cli import app
 from hpsearch.config import load_train_config, with_overrides
 from hpsearch.data import Dataset, load_dataset
-from hpsearch.settings import get_settings
 from hpsearch.training import load_model, prepare, run_training
+from tests.cli_tools import invoke, runner
+
+pytestmark = pytest.mark.usefixtures("home")
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HPSEARCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HPSEARCH_DATA_ROOT", str(tmp_path / "data"))
-    (tmp_path / "data").mkdir()
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def test_train_digits_example_reaches_97_percent(home: Path) -> None:
@@ -204,12 +189,12 @@ def test_plan_prints_the_automatic_rungs_and_runs_nothing(tmp_path: Path, monkey
         'name = "auto"\nbudget_epochs = 300\n[base.data]\nsource = "spiral"\n'
         '[space."optimizer.learning_rate"]\nkind = "log_uniform"\nlow = 1e-4\nhigh = 1.0\n'
     )
-    result = CliRunner().invoke(app, ["plan", str(spec)])
+    result = runner.invoke(app, ["plan", str(spec)])
     assert result.exit_code == 0, result.output
     assert "rungs 1/3/9/27/81" in result.output
-    document = json.loads(CliRunner().invoke(app, ["plan", "--json", str(spec)]).stdout)
+    document = json.loads(runner.invoke(app, ["plan", "--json", str(spec)]).stdout)
     assert [r["epochs"] for r in document["rungs"]] == [1, 3, 9, 27, 81]
     assert not (tmp_path / "home").exists()
     spec.write_text(spec.read_text().replace("300", "0"))
-    refused = CliRunner().invoke(app, ["plan", str(spec)])
+    refused = runner.invoke(app, ["plan", str(spec)])
     assert refused.exit_code == 2 and "budget_epochs" in refused.output

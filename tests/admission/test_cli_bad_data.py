@@ -9,24 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from hpsearch.cli import app
 from hpsearch.db import open_storage
-from hpsearch.settings import get_settings
+from tests.cli_tools import runner
 
-runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("home")
+
 Writer = Callable[[Path], None]
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HPSEARCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HPSEARCH_DATA_ROOT", str(tmp_path / "data"))
-    (tmp_path / "data").mkdir()
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 def npz_spec(path: str, loss: str = "softmax") -> dict[str, Any]:

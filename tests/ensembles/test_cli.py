@@ -7,33 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from hpsearch.checkpoints import save_checkpoint
-from hpsearch.cli import app
 from hpsearch.db import open_storage
 from hpsearch.ensembles import Ensemble, ensemble_to_checkpoint
 from hpsearch.settings import get_settings
+from tests.cli_tools import invoke
 from tests.ensembles.members import blobs_data, trained_member
 
-runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HPSEARCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HPSEARCH_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.delenv("HPSEARCH_REDIS_URL", raising=False)
-    monkeypatch.delenv("HPSEARCH_DATABASE_URL", raising=False)
-    (tmp_path / "data").mkdir()
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
+pytestmark = pytest.mark.usefixtures("home")
 
 
 def test_predict_with_an_ensemble_file_equals_the_in_process_ensemble(home: Path) -> None:
