@@ -49,7 +49,7 @@ def test_random_worker_kills_through_a_50_trial_search_lose_nothing(
     for _ in range(3):
         cluster.start("worker")
     spec = spiral_search(
-        [{"trials": 50, "epochs": 4}], concurrency=6, hidden_sizes=(256, 256), points_per_class=400
+        [{"trials": 50, "epochs": 12}], concurrency=6, hidden_sizes=(256, 256), points_per_class=400
     )
     search_id = launch(cluster, spec)
     rng, kills, next_kill = random.Random(13), [], time.monotonic() + 1.0
