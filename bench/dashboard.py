@@ -11,10 +11,17 @@ history, update ratios, 60-bin activation and 33-bin gradient histograms of a
 Measured in Debian's Chromium (Playwright, launched by its executable path),
 signed in once, LOADS loads of each page: the time from navigation start to
 the last of the page's plots drawn (each plot stamps `performance.now()` when
-Plotly.react returns). The peer, in the same browser and run: fetching the
-same JSON routes the page reads (from the already-loaded page, no drawing),
-which shows how much of a load is data and how much is the page and drawing.
-Targets (p95): search page < 1 s, trial page < 0.5 s.
+Plotly.react returns), and the first screen: the plots in the 1280x900
+viewport drawn and the page's first table filled (plots below it are drawn
+after it, one per task). Each load is broken down (medians, ms from
+navigation start): HTML in, static files in (and how many were fetched
+rather than taken from the cache), plotly.min.js evaluated, the slowest JSON
+request's server time (request start to first byte), the last JSON in, and
+the time spent in Plotly.react. The peer, in the same browser and run:
+fetching the same JSON routes the page reads without the browser's cache
+(no ETag revalidation: every route computed afresh, from the already-loaded
+page, no drawing), which shows how much of a load is data and how much is
+the page and drawing. Targets (p95): search page < 1 s, trial page < 0.5 s.
 
 Run: python bench/dashboard.py [--database-url URL] [--loads 20]
 (default URL: HPSEARCH_TEST_POSTGRES_URL or postgresql+psycopg://postgres@127.0.0.1:5432/test)
@@ -46,7 +53,7 @@ SPACE = {
     "model.keep_prob": {"kind": "uniform", "low": 0.3, "high": 1.0},
 }
 PARAMS = ("W1", "b1", "W2", "b2", "W3", "b3")
-SEARCH_PLOTS = ("scatter", "parallel", "curves", "timeline")
+SEARCH_PLOTS = ("importance", "scatter", "parallel", "curves", "timeline")
 TRIAL_PLOTS = ("loss", "accuracy", "ratios", "activations", "gradients", "dead-relu")
 
 
@@ -126,13 +133,72 @@ def populate(storage: Storage, loads: int) -> tuple[int, list[int]]:
     return search.id, timed
 
 
-def drawn_ms(page: Page, url: str, plots: tuple[str, ...]) -> float:
-    """Load `url`; ms from navigation start to the last of `plots` drawn."""
+# Installed before any page script: stamps when plotly.min.js finished evaluating, times
+# every Plotly.react, and stamps (checked once per frame) when the page's first table has
+# rows: the leaderboard on a search page, the trial's facts on a trial page.
+PROBE = """
+(() => {
+  const trialPage = location.pathname.startsWith("/ui/trials/");
+  const table = trialPage ? "#trial-facts dt" : "#leaderboard tbody tr";
+  let plotly;
+  window.__probe = { plotlyAt: null, drawMs: 0, filledAt: null };
+  Object.defineProperty(window, "Plotly", { configurable: true, get: () => plotly, set(value) {
+    window.__probe.plotlyAt = performance.now();
+    const react = value.react;
+    value.react = (...args) => {
+      const started = performance.now();
+      const result = react.apply(value, args);
+      window.__probe.drawMs += performance.now() - started;
+      return result;
+    };
+    plotly = value;
+  } });
+  const check = () => {
+    if (document.querySelector(table)) window.__probe.filledAt = performance.now();
+    else requestAnimationFrame(check);
+  };
+  requestAnimationFrame(check);
+})();
+"""
+# What a load took, read from the page: Chrome's navigation and resource timing entries
+# (server time = request start to first byte) and the probe's stamps.
+REPORT = """(plots) => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const resources = performance.getEntriesByType("resource");
+  const api = resources.filter((r) => !r.name.includes("/static/"));
+  const statics = resources.filter((r) => r.name.includes("/static/"));
+  const drawn = plots.map((id) => document.getElementById(id));
+  const inView = drawn.filter((e) => e.getBoundingClientRect().top < window.innerHeight);
+  const probe = window.__probe;
+  return {
+    all: Math.max(...drawn.map((e) => +e.dataset.drawnAt)),
+    first: Math.max(probe.filledAt, ...inView.map((e) => +e.dataset.drawnAt)),
+    html: nav.responseEnd,
+    statics: Math.max(0, ...statics.map((r) => r.responseEnd)),
+    static_requests: statics.filter((r) => r.transferSize > 0).length,
+    server: Math.max(...api.map((r) => r.responseStart - r.requestStart)),
+    data: Math.max(...api.map((r) => r.responseEnd)),
+    plotly: probe.plotlyAt,
+    draw: probe.drawMs,
+  };
+}"""
+PARTS = (
+    ("first", "first screen"),
+    ("html", "HTML in"),
+    ("statics", "static files in"),
+    ("plotly", "plotly evaluated"),
+    ("server", "slowest JSON on the server"),
+    ("data", "last JSON in"),
+    ("draw", "drawing (sum)"),
+)
+
+
+def load(page: Page, url: str, plots: tuple[str, ...]) -> dict[str, float]:
+    """Load `url`; ms from navigation start to each part of the load (see REPORT)."""
     page.goto(url)
     ready = " && ".join(f"document.getElementById('{p}').dataset.drawnAt" for p in plots)
-    page.wait_for_function(ready, timeout=60_000)
-    stamps = [f"+document.getElementById('{p}').dataset.drawnAt" for p in plots]
-    return float(page.evaluate(f"Math.max({', '.join(stamps)})"))
+    page.wait_for_function(f"window.__probe.filledAt && {ready}", timeout=60_000)
+    return {key: float(value) for key, value in page.evaluate(REPORT, list(plots)).items()}
 
 
 def fetch_ms(page: Page, urls: list[str]) -> float:
@@ -145,14 +211,26 @@ def fetch_ms(page: Page, urls: list[str]) -> float:
     return float(page.evaluate(script, urls))
 
 
-def line(name: str, timings: list[float], peer: list[float], target_ms: float) -> str:
+def report(name: str, loads: list[dict[str, float]], peer: list[float], target_ms: float) -> str:
+    """The page's p50 / p95 (navigation start to every plot drawn), its peer and the
+    median of each part of a load."""
+    timings = [load["all"] for load in loads]
     p50, p95 = percentile(timings, 50), percentile(timings, 95)
     peer50 = statistics.median(peer)
     verdict = "met" if p95 < target_ms else "MISSED"
+    first = [load["first"] for load in loads]
+    parts = ", ".join(
+        f"{label} {statistics.median(load[key] for load in loads):.0f}" for key, label in PARTS
+    )
+    fetched = [load["static_requests"] for load in loads]
     return (
         f"{name:<12} p50 {p50:6.0f} ms  p95 {p95:6.0f} ms  | peer (its JSON only) p50 "
         f"{peer50:5.0f} ms, page p50 / peer = {p50 / peer50:4.1f}x  "
-        f"target p95 < {target_ms:.0f} ms: {verdict}"
+        f"target p95 < {target_ms:.0f} ms: {verdict}\n"
+        f"{'':<12} first screen p50 {percentile(first, 50):4.0f} ms  p95 "
+        f"{percentile(first, 95):4.0f} ms; medians (ms from navigation start): {parts}; "
+        f"static files fetched per load: median {statistics.median(fetched):.0f}, "
+        f"most {max(fetched):.0f}"
     )
 
 
@@ -160,26 +238,30 @@ def measure(base: str, search_id: int, trial_ids: list[int]) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.add_init_script(PROBE)
         page.goto(f"{base}/sign-in")
         page.fill("#token", TOKEN)
         page.click("#sign-in-form button[type=submit]")
         page.wait_for_url(f"{base}/")
         search_url = f"{base}/ui/searches/{search_id}"
-        drawn_ms(page, search_url, SEARCH_PLOTS)  # warm-up: caches plotly.min.js
-        search_json = [f"/searches/{search_id}{s}" for s in ("", "/points", "/curves", "/timeline")]
-        search_times, search_peer = [], []
+        load(page, search_url, SEARCH_PLOTS)  # warm-up: caches plotly.min.js
+        search_json = [
+            f"/searches/{search_id}{s}"
+            for s in ("", "/points", "/curves", "/timeline", "/learned", "/ensembles")
+        ]
+        search_loads, search_peer = [], []
         for _ in trial_ids:
-            search_times.append(drawn_ms(page, search_url, SEARCH_PLOTS))
+            search_loads.append(load(page, search_url, SEARCH_PLOTS))
             search_peer.append(fetch_ms(page, search_json))
-        trial_times, trial_peer = [], []
+        trial_loads, trial_peer = [], []
         for trial_id in trial_ids:
-            trial_times.append(drawn_ms(page, f"{base}/ui/trials/{trial_id}", TRIAL_PLOTS))
+            trial_loads.append(load(page, f"{base}/ui/trials/{trial_id}", TRIAL_PLOTS))
             trial_peer.append(
                 fetch_ms(page, [f"/trials/{trial_id}", f"/trials/{trial_id}/figures"])
             )
         browser.close()
-    print(line("search page", search_times, search_peer, 1000))
-    print(line("trial page", trial_times, trial_peer, 500))
+    print(report("search page", search_loads, search_peer, 1000))
+    print(report("trial page", trial_loads, trial_peer, 500))
 
 
 def main() -> None:

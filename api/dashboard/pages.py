@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,29 @@ from api.session import SESSION_COOKIE, Session, read_session
 from hpsearch.db import Storage
 from hpsearch.errors import NotFoundError
 
-__all__ = ["STATIC_ROOT", "router"]
+__all__ = ["STATIC_PREFIX", "STATIC_ROOT", "router"]
 
 STATIC_ROOT = Path(__file__).parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _static_version() -> str:
+    """A digest of the static files and of the plotly.js served with them: a new one after
+    any change, so their URLs can be cached as immutable."""
+    digest = hashlib.sha256(plotly.__version__.encode())
+    digest.update(str(PLOTLY_JS.stat().st_size).encode())
+    for path in sorted(STATIC_ROOT.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+# Pages name every static file under this prefix and the modules import each other by
+# relative URL, so one page load fetches each file at most once per version; repeat
+# visits take them (and V8's code cache of plotly.min.js) from the browser's cache.
+STATIC_VERSION = _static_version()
+STATIC_PREFIX = f"/static/{STATIC_VERSION}"
 _SAFE_NEXT = re.compile(r"^/(?!/)[A-Za-z0-9/_.\-]*$")
-_STATIC_NAME = re.compile(r"^[a-z_]+\.(js|css)$")
+_STATIC_NAME = re.compile(r"^[a-z_]+(\.min)?\.(js|css)$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
@@ -49,7 +67,7 @@ def _session(request: Request) -> Session | None:
 
 
 def _render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = _templates.get_template(template).render(**context)
+    html = _templates.get_template(template).render(static=STATIC_PREFIX, **context)
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 
@@ -112,18 +130,17 @@ def workers_page(request: Request) -> Response:
     return _page(request, "workers.html", page="workers")
 
 
-@router.get("/static/plotly.min.js")
-def plotly_js() -> Response:
-    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers=_STATIC_CACHE)
+_STATIC_CACHE = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
-_STATIC_CACHE = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
-
-
-@router.get("/static/{name}")
-def static_file(name: str) -> Response:
-    path = STATIC_ROOT / name
-    if not _STATIC_NAME.match(name) or not path.is_file():
+@router.get("/static/{version}/{name}")
+def static_file(version: str, name: str) -> Response:
+    """A static file of this version (immutable: its URL changes with its content)."""
+    path = PLOTLY_JS if name == PLOTLY_JS.name else STATIC_ROOT / name
+    if version != STATIC_VERSION or not _STATIC_NAME.match(name) or not path.is_file():
         return Response("not found", status_code=404, media_type="text/plain")
-    kind = "text/javascript" if name.endswith(".js") else "text/css"
-    return FileResponse(path, media_type=kind, headers={"Cache-Control": "no-cache"})
+    kind = "text/css" if name.endswith(".css") else "text/javascript"
+    return FileResponse(path, media_type=kind, headers=_STATIC_CACHE)

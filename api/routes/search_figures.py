@@ -34,7 +34,7 @@ def get_points(
     search_id: SearchId,
     request: Request,
     storage: StorageDep,
-    max_points: Annotated[int, Query(ge=10, le=20_000)] = 1000,
+    max_points: Annotated[int, Query(ge=10, le=20_000)] = 500,
 ) -> Response:
     """Each trial's stage, status, best validation accuracy and parameters, as columns.
 

@@ -6,7 +6,7 @@ import json
 import tomllib
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.auth import require_token
 from api.deps import (
@@ -17,6 +17,7 @@ from api.deps import (
     TokenDep,
 )
 from api.errors import ERROR_RESPONSES
+from api.etag import NOT_MODIFIED, etag_versioned
 from api.limits import LaunchRateLimiter
 from api.schemas import (
     MAX_ID,
@@ -171,10 +172,17 @@ def get_search(search_id: SearchId, storage: StorageDep) -> SearchDetailPublic:
     return search_detail(storage, search_id)
 
 
-@router.get("/{search_id}/learned")
-def get_search_learned(search_id: SearchId, storage: StorageDep) -> SearchLearnedPublic:
-    """What the search learned so far: each stage's ranges and each parameter's importance."""
-    return SearchLearnedPublic.model_validate(search_learned(storage, search_id))
+@router.get("/{search_id}/learned", response_model=SearchLearnedPublic, responses=NOT_MODIFIED)
+def get_search_learned(search_id: SearchId, request: Request, storage: StorageDep) -> Response:
+    """What the search learned so far: each stage's ranges and each parameter's importance.
+
+    The ETag follows the stages and the completed trials, so an unchanged search
+    answers 304 without reading its trials again."""
+    return etag_versioned(
+        request,
+        storage.learned_version(search_id),
+        lambda: SearchLearnedPublic.model_validate(search_learned(storage, search_id)),
+    )
 
 
 @router.post("/{search_id}/cancel")

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, case, func, select
 from sqlalchemy.orm import aliased
 
 from hpsearch.db.base import StoreBase
-from hpsearch.db.models import EpochMetricRow, SearchRow, TrialRow, UTCDateTime
+from hpsearch.db.models import EpochMetricRow, SearchRow, StageRow, TrialRow, UTCDateTime
 from hpsearch.errors import NotFoundError
 
 __all__ = ["FigureQueries", "TrialPoint", "WorkerSpan"]
@@ -160,6 +160,28 @@ class FigureQueries(StoreBase):
                 )
             ).all()
         return [(str(worker_id), started, finished) for worker_id, started, finished in rows]
+
+    def learned_version(self, search_id: int) -> str:
+        """A string that changes whenever what the search learned can change: its stages
+        and its completed trials with an accuracy (ids, count, last finish). Trials never
+        leave `completed` and stages are written once, so equal strings mean equal inputs.
+        NotFoundError for a missing search."""
+        completed = select(
+            func.count(), func.coalesce(func.sum(TrialRow.id), 0), func.max(TrialRow.finished_at)
+        ).where(
+            TrialRow.search_id == search_id,
+            TrialRow.status == "completed",
+            TrialRow.best_val_accuracy.is_not(None),
+        )
+        stages = select(func.count(), func.max(StageRow.stage)).where(
+            StageRow.search_id == search_id
+        )
+        with self._read_core() as connection:
+            _require_search(connection, search_id)
+            count, id_sum, last = connection.execute(completed).one()
+            stage_count, top_stage = connection.execute(stages).one()
+        finished = last.isoformat() if last is not None else "-"
+        return f"{search_id}:{stage_count}:{top_stage}:{count}:{id_sum}:{finished}"
 
     def validation_curves(self, trial_ids: Sequence[int]) -> dict[int, list[tuple[int, float]]]:
         """(epoch, val_accuracy) per epoch of each trial (at most MAX_CURVE_TRIALS trials)."""

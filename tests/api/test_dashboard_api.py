@@ -4,6 +4,7 @@ spec uploads, figure routes with ETags, and pages for bad ids and signed-out vis
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -92,6 +93,7 @@ def test_figure_routes_aggregate_the_search_and_answer_304_when_unchanged(
     client: TestClient, worker: Callable[..., Any]
 ) -> None:
     search = client.post("/searches", json=tiny_spec()).json()
+    before = client.get(f"/searches/{search['id']}/learned").headers["ETag"]
     worker()
     done = wait_for(client, f"/searches/{search['id']}", lambda body: body["status"] in FINISHED)
     assert done["progress"]["epochs_trained"] == 4 * 1 + 2 * (3 - 1)  # promotions add 2 each
@@ -117,6 +119,11 @@ def test_figure_routes_aggregate_the_search_and_answer_304_when_unchanged(
     assert client.get(f"/trials/{trial_id}/first-layer.png").status_code == 404
     activity = client.get("/workers/activity").json()
     assert sum(worker["trials_done"] for worker in activity) == 6
+    learned = client.get(f"{base}/learned", headers={"If-None-Match": before})
+    assert learned.status_code == 200 and learned.headers["ETag"] != before
+    assert learned.json()["stages"][0]["stage"] == 0
+    again = client.get(f"{base}/learned", headers={"If-None-Match": learned.headers["ETag"]})
+    assert again.status_code == 304 and again.content == b""
 
 
 def test_pages_redirect_signed_out_visitors_and_name_ids_that_do_not_exist(
@@ -139,6 +146,13 @@ def test_pages_redirect_signed_out_visitors_and_name_ids_that_do_not_exist(
     page = client.get("/")
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    assert client.get("/static/plotly.min.js").status_code == 200
-    assert client.get("/static/..%2Fpages.py").status_code == 404
+    scripts = re.findall(r'src="(/static/[0-9a-f]{12}/[a-z_]+\.js)"', page.text)
+    assert scripts, page.text
+    for path in [*scripts, scripts[0].replace("searches.js", "plotly.min.js")]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "immutable" in response.headers["cache-control"]
+    version = scripts[0].split("/")[2]
+    assert client.get(scripts[0].replace(version, "0" * 12)).status_code == 404
+    assert client.get(f"/static/{version}/..%2Fpages.py").status_code == 404
     assert SESSION_COOKIE in client.cookies

@@ -15,6 +15,8 @@ import pytest
 from browser_tools import TOKEN, Dashboard, browser_spec, screenshot, watch
 from service_tools import wait_for
 
+from hpsearch.search.importance import MIN_RESULTS
+
 pytestmark = pytest.mark.service
 TIMEOUT_MS = 30_000
 
@@ -33,6 +35,7 @@ def scatter_points(page: Any, param: str = "optimizer.learning_rate") -> int:
 def test_a_signed_out_visitor_is_sent_to_sign_in(page: Any, dashboard: Dashboard) -> None:
     page.goto(dashboard.url(f"/ui/searches/{dashboard.search_id}"))
     assert page.url == dashboard.url(f"/sign-in?next=/ui/searches/{dashboard.search_id}")
+    screenshot(page, "sign-in")
     page.fill("#token", "not-the-token")
     page.click("#sign-in-form button[type=submit]")
     page.wait_for_selector("#sign-in-error:has-text('not valid')")
@@ -72,6 +75,18 @@ def test_an_open_page_shows_the_next_finished_trial_without_a_reload(
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
 
+def test_the_importance_bars_show_once_enough_trials_completed(
+    page: Any, dashboard: Dashboard
+) -> None:
+    importance = "document.getElementById('importance')"
+    page.wait_for_function(f"{importance}.dataset.drawn", timeout=TIMEOUT_MS)
+    wait_for(lambda: completed(dashboard) >= MIN_RESULTS, 180, f"{MIN_RESULTS} completed trials")
+    page.wait_for_function(
+        f"({importance}.data || []).length === 1 && {importance}.data[0].y.length === 2",
+        timeout=TIMEOUT_MS,
+    )  # one bar per searched parameter; compared with the API's numbers once the search stopped
+
+
 def status_in_db(dashboard: Dashboard) -> str:
     return dashboard.storage.get_search(dashboard.search_id).status
 
@@ -99,7 +114,8 @@ def test_the_search_page_figures_hold_the_database_numbers(page: Any, dashboard:
     page.reload()
     page.wait_for_function(
         "(n) => document.getElementById('timeline').dataset.drawn &&"
-        " document.getElementById('timeline').data.reduce((s, t) => s + t.x.length, 0) === n",
+        " document.getElementById('timeline').data"  # a bar: start, end, gap
+        ".reduce((s, t) => s + t.x.filter(x => x === null).length, 0) === n",
         arg=len(started), timeout=TIMEOUT_MS,
     )  # fmt: skip
     wait_for(lambda: scatter_points(page) == len(scored), 30, "the scatter to match the database")
@@ -111,9 +127,40 @@ def test_the_search_page_figures_hold_the_database_numbers(page: Any, dashboard:
     )
     assert segments == len(scored)  # one polyline per trial, ended by a gap
     assert page.evaluate("document.getElementById('curves').data.length") == min(5, len(scored))
-    rows = page.locator("#leaderboard tbody tr").count()
-    assert rows == min(20, len(points))
+    scatter = page.evaluate("document.getElementById('scatter').layout")
+    axes = {scatter[key]["title"]["text"]: scatter[key]["type"]
+            for key in scatter if key.startswith("xaxis")}  # fmt: skip
+    assert axes == {"optimizer.learning_rate": "log", "model.keep_prob": "linear"}
+    stages = dashboard.storage.list_stages(dashboard.search_id)
+    bands = [s for s in scatter["shapes"] if s["type"] == "rect"]
+    assert len(bands) == sum(len(stage.space) for stage in stages)  # both parameters numeric
+    borders = [s for s in scatter["shapes"] if s.get("name") == "border warning"]
+    assert len(borders) == sum(len(stage.warnings) for stage in stages)
+    learned = dashboard.api.get(f"/searches/{dashboard.search_id}/learned").json()["importance"]
+    page.wait_for_function("document.getElementById('importance').dataset.drawn")
+    bars = page.evaluate("document.getElementById('importance').data[0]")
+    assert bars["y"] == list(learned) and bars["x"] == pytest.approx(list(learned.values()))
     screenshot(page, "search")
+    assert dashboard.problems == []
+
+
+def test_the_leaderboard_is_best_first_and_filters_by_status(
+    page: Any, dashboard: Dashboard
+) -> None:
+    points = dashboard.storage.trial_points(dashboard.search_id)
+    best = sorted((p.best_val_accuracy for p in points if p.best_val_accuracy is not None),
+                  reverse=True)[:20]  # fmt: skip
+    cells = "#leaderboard tbody tr td:nth-child(4)"
+    shown = [float(text) for text in page.locator(cells).all_inner_texts()[: len(best)]]
+    assert shown == pytest.approx(best, abs=5e-5)  # 4 decimals on the page
+    page.select_option("#filter-status", "completed")
+    done = sum(1 for p in points if p.status == "completed")
+    page.wait_for_function(
+        "(n) => { const s = [...document.querySelectorAll('#leaderboard tbody tr td:nth-child(3)')]"
+        ".map(td => td.textContent); return s.length === n && s.every(t => t === 'completed'); }",
+        arg=min(20, done),
+    )  # fmt: skip
+    page.select_option("#filter-status", "")
     assert dashboard.problems == []
 
 
@@ -166,6 +213,9 @@ def test_the_trial_page_figures_hold_the_database_numbers(page: Any, dashboard: 
     assert read("document.getElementById('gradients').data.length") == 2
     heat = read("document.getElementById('gradients').data[0].z[0].length")
     assert heat == len(curves)
+    dead = {layer for epoch in curves for layer in epoch.stats["dead_relu_fraction"]}
+    traces = read("document.getElementById('dead-relu').data.map(t => [t.name, t.y.length])")
+    assert traces == [[layer, len(curves)] for layer in sorted(dead)]
     page.check("#loss-log")
     page.wait_for_function("document.getElementById('loss').layout.yaxis.type === 'log'")
     page.wait_for_selector("#checkpoints a[download]")

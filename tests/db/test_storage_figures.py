@@ -67,3 +67,22 @@ def test_worker_spans_sum_busy_seconds_and_count_running_trials_until_now(
 def test_epochs_trained_counts_only_what_each_promotion_added(storage: Storage) -> None:
     search_id, _ = _search_with_history(storage)
     assert storage.epochs_trained(search_id) == 2 + 1 + 0 + (5 - 2)
+
+
+def test_learned_version_changes_with_the_stages_and_the_completed_results_only(
+    storage: Storage,
+) -> None:
+    search_id, ids = _search_with_history(storage)
+    first = storage.learned_version(search_id)
+    assert storage.learned_version(search_id) == first
+    _set(storage, ids[2], best_val_accuracy=0.95, last_epoch=1)  # running: not a result yet
+    assert storage.learned_version(search_id) == first
+    _set(storage, ids[2], status="completed", finished_at=T0 + timedelta(seconds=40))
+    second = storage.learned_version(search_id)
+    assert second != first
+    storage.record_stage(search_id, 0, {"learning_rate": {"kind": "uniform", "low": 0, "high": 1}})
+    assert storage.learned_version(search_id) not in (first, second)
+    other, _ = _search_with_history(storage)
+    assert storage.learned_version(other) != storage.learned_version(search_id)
+    with pytest.raises(NotFoundError):
+        storage.learned_version(search_id + 100)

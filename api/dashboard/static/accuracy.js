@@ -3,8 +3,8 @@ import { draw as plot } from "./common.js";
 
 export function draw(element, figures) {
   const traces = [
-    { type: "scatter", mode: "lines+markers", name: "train", x: figures.epoch, y: figures.train_accuracy },
-    { type: "scatter", mode: "lines+markers", name: "validation", x: figures.epoch, y: figures.val_accuracy },
+    { type: "scatter", name: "train", x: figures.epoch, y: figures.train_accuracy },
+    { type: "scatter", name: "validation", x: figures.epoch, y: figures.val_accuracy },
   ];
   plot(element, traces, { xaxis: { title: { text: "epoch" } }, yaxis: { title: { text: "accuracy" } } });
 }

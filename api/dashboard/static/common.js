@@ -23,22 +23,26 @@ export async function getJSON(url) {
   return { changed, data: JSON.parse(text) };
 }
 
-// Call onData(...results) now and every POLL_MS when any of the urls' ETags changed;
-// each result is {changed, data}. Stops when stop() returns true.
-export function poll(urls, onData, stop = () => false) {
-  const list = Array.isArray(urls) ? urls : [urls];
+// Poll `groups`, a list of [urls, onData], now and every POLL_MS: every url is fetched once
+// per round, all at once, and each group's onData(...results) runs as soon as its own urls
+// answered, when any of them changed (so a figure whose data came early is drawn while the
+// others are still on the server). Each result is {changed, data}. Stops when stop() is true.
+export function poll(groups, stop = () => false) {
+  const urls = [...new Set(groups.flatMap(([list]) => list))];
   let busy = false;
+  async function run(list, onData, pending) {
+    const results = await Promise.all(list.map((url) => pending.get(url)));
+    if (results.some((r) => r.changed)) await onData(...results);
+  }
   async function tick() {
     if (busy || document.hidden) return;
     busy = true;
-    try {
-      const results = await Promise.all(list.map(getJSON));
-      if (results.some((r) => r.changed)) await onData(...results);
-    } catch (error) {
-      console.warn("poll:", error.message);
-    } finally {
-      busy = false;
-    }
+    const pending = new Map(urls.map((url) => [url, getJSON(url)]));
+    const rounds = groups.map(([list, onData]) =>
+      run(list, onData, pending).catch((error) => console.warn("poll:", error.message)),
+    );
+    await Promise.all(rounds);
+    busy = false;
   }
   tick();
   const timer = setInterval(() => (stop() ? clearInterval(timer) : tick()), POLL_MS);
@@ -85,26 +89,70 @@ export const fmt = (value, digits = 4) =>
   value === null || value === undefined ? "—" : Number(value).toFixed(digits);
 export const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 
+// A left margin (px) that fits these axis labels, instead of Plotly's automargin (which
+// lays the whole figure out twice).
+export const leftMargin = (labels) => Math.min(320, 20 + 7 * Math.max(0, ...labels.map((l) => String(l).length)));
+
 export const STAGE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
 export const stageColor = (stage) => STAGE_COLORS[stage % STAGE_COLORS.length];
 
-// Plotly.react with the dashboard's defaults (no mode bar logo, responsive).
-export function draw(element, traces, layout) {
+// Plotly.react with the dashboard's defaults (no mode bar logo, responsive), then
+// onDrawn(element). Per-epoch lines leave `mode` unset: Plotly then draws markers only
+// under 20 points, which keeps a 200-epoch curve one SVG path. A plot in the viewport is drawn at once; one below it waits until the
+// page painted what is in view, then plots are drawn one per task, top first, so the first
+// screen shows early and the page answers input between plots. A newer draw of a waiting
+// plot replaces it.
+const waiting = new Map();
+let pumping = false;
+
+function drawNow(element, traces, layout, onDrawn) {
   const base = { margin: { t: 30, r: 20, b: 50, l: 60 }, hovermode: "closest" };
   window.Plotly.react(element, traces, { ...base, ...layout }, { displaylogo: false, responsive: true });
   element.dataset.drawn = String(Number(element.dataset.drawn || 0) + 1);
   element.dataset.drawnAt = String(performance.now());
+  if (onDrawn) onDrawn(element);
 }
 
-// Load plotly.min.js (preloaded by the page's <link rel="preload">) once; resolves when it ran.
-// Pages start fetching their JSON first, so the data and plotly arrive together.
+function inView(element) {
+  const box = element.getBoundingClientRect();
+  return box.bottom > 0 && box.top < window.innerHeight;
+}
+
+function pump() {
+  const next = [...waiting.keys()].sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)[0];
+  if (next === undefined) {
+    pumping = false;
+    return;
+  }
+  const args = waiting.get(next);
+  waiting.delete(next);
+  drawNow(next, ...args);
+  setTimeout(pump, 0);
+}
+
+export function draw(element, traces, layout, onDrawn = null) {
+  if (inView(element)) {
+    waiting.delete(element);
+    drawNow(element, traces, layout, onDrawn);
+    return;
+  }
+  waiting.set(element, [traces, layout, onDrawn]);
+  if (!pumping) {
+    pumping = true;
+    requestAnimationFrame(() => setTimeout(pump, 0));
+  }
+}
+
+// Load plotly.min.js (preloaded by the page's <link rel="preload">, beside this module) once;
+// resolves when it ran. Pages start fetching their JSON first, so the data and plotly arrive
+// together.
 let plotlyLoading = null;
 export function plotlyReady() {
   if (window.Plotly) return Promise.resolve();
   if (plotlyLoading === null) {
     plotlyLoading = new Promise((resolve, reject) => {
       const script = document.createElement("script");
-      script.src = "/static/plotly.min.js";
+      script.src = new URL("./plotly.min.js", import.meta.url).href;
       script.onload = resolve;
       script.onerror = () => reject(new Error("cannot load plotly.min.js"));
       document.head.append(script);

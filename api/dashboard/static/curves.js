@@ -4,7 +4,6 @@ import { draw as plot } from "./common.js";
 export function draw(element, curves) {
   const traces = curves.map((curve) => ({
     type: "scatter",
-    mode: "lines+markers",
     x: curve.epoch,
     y: curve.val_accuracy,
     name: `trial ${curve.trial_id} (stage ${curve.stage})`,

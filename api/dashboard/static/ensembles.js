@@ -26,6 +26,8 @@ function row(ensemble) {
 export function draw(table, chart, ensembles) {
   table.replaceChildren(...ensembles.map(row));
   const built = ensembles.filter((e) => e.status === "completed");
+  chart.hidden = !built.length; // no chart (and no drawing) before the first ensemble is built
+  if (!built.length) return;
   const single = built.find((e) => e.best_single)?.best_single;
   const labels = [...(single ? ["best single"] : []), ...built.map((e) => `${e.kind} #${e.id}`)];
   const accuracy = (key) => [...(single ? [single[key]] : []), ...built.map((e) => e[key])];

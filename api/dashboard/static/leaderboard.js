@@ -3,7 +3,7 @@
 import { el, fmt, getJSON, when } from "./common.js";
 
 const PAGE = 20;
-const state = { searchId: null, order: "best_val_accuracy", offset: 0, stage: "", status: "", detail: null };
+const state = { searchId: null, order: "best_val_accuracy", offset: 0, stage: "", status: "" };
 
 function params(trial) {
   return Object.entries(trial.params)
@@ -26,7 +26,8 @@ function row(trial) {
   );
 }
 
-function stageOptions(detail) {
+// Offer each of the search's stages in the stage filter.
+export function showStages(detail) {
   const select = document.getElementById("filter-stage");
   const have = new Set([...select.options].map((o) => o.value));
   for (const stage of detail.stages) {
@@ -34,9 +35,7 @@ function stageOptions(detail) {
   }
 }
 
-export async function refresh(detail = state.detail) {
-  state.detail = detail;
-  if (detail) stageOptions(detail);
+export async function refresh() {
   const query = new URLSearchParams({ order_by: state.order, limit: String(PAGE), offset: String(state.offset) });
   if (state.stage !== "") query.set("stage", state.stage);
   if (state.status !== "") query.set("status", state.status);

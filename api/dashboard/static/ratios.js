@@ -3,7 +3,7 @@ import { draw as plot } from "./common.js";
 
 export function draw(element, figures) {
   const traces = Object.entries(figures.update_ratios).map(([name, values]) => ({
-    type: "scatter", mode: "lines+markers", name, x: figures.epoch, y: values,
+    type: "scatter", name, x: figures.epoch, y: values,
   }));
   plot(element, traces, {
     xaxis: { title: { text: "epoch" } },

@@ -87,7 +87,10 @@ export function draw(element, detail, points) {
     layout.shapes.push(...bandsFor(name, index, detail));
   });
   element.style.height = `${layout.height}px`;
-  plot(element, traces, layout);
+  plot(element, traces, layout, bindClick);
+}
+
+function bindClick(element) {
   if (!element.dataset.clickBound) {
     element.on("plotly_click", (event) => window.location.assign(`/ui/trials/${event.points[0].customdata}`));
     element.dataset.clickBound = "1";

@@ -48,7 +48,7 @@ async function render({ data: searches }) {
   document.querySelector("#searches tbody").replaceChildren(...rows);
 }
 
-poll("/searches?limit=100", render);
+poll([[["/searches?limit=100"], render]]);
 
 document.getElementById("launch-form").addEventListener("submit", async (event) => {
   event.preventDefault();

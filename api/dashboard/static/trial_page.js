@@ -14,19 +14,20 @@ const byId = (id) => document.getElementById(id);
 const plotly = plotlyReady();
 let latest = null;
 byId("loss-log").addEventListener("change", () => latest && loss.draw(byId("loss"), latest, byId("loss-log").checked));
-poll([`/trials/${trialId}`, `/trials/${trialId}/figures`], async (trial, figures) => {
-  if (trial.changed) {
-    facts.show(byId("trial-facts"), byId("checkpoints"), trial.data);
-    facts.showEvents(document.querySelector("#events tbody"), trial.data);
-  }
-  if (!figures.changed) return;
-  await plotly;
-  latest = figures.data;
-  loss.draw(byId("loss"), latest, byId("loss-log").checked);
-  accuracy.draw(byId("accuracy"), latest);
-  ratios.draw(byId("ratios"), latest);
-  histograms.draw(byId("activations"), latest.activation_histograms, latest.epoch, "activation");
-  histograms.draw(byId("gradients"), latest.gradient_histograms, latest.epoch, "gradient");
-  deadRelu.draw(byId("dead-relu"), latest);
-  firstLayer.show(byId("first-layer"), trialId, latest);
-});
+poll([
+  [[`/trials/${trialId}`], ({ data }) => {
+    facts.show(byId("trial-facts"), byId("checkpoints"), data);
+    facts.showEvents(document.querySelector("#events tbody"), data);
+  }],
+  [[`/trials/${trialId}/figures`], async ({ data }) => {
+    await plotly;
+    latest = data;
+    firstLayer.show(byId("first-layer"), trialId, latest);
+    loss.draw(byId("loss"), latest, byId("loss-log").checked);
+    accuracy.draw(byId("accuracy"), latest);
+    ratios.draw(byId("ratios"), latest);
+    histograms.draw(byId("activations"), latest.activation_histograms, latest.epoch, "activation");
+    histograms.draw(byId("gradients"), latest.gradient_histograms, latest.epoch, "gradient");
+    deadRelu.draw(byId("dead-relu"), latest);
+  }],
+]);

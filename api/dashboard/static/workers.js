@@ -16,6 +16,6 @@ function row(worker) {
   );
 }
 
-poll("/workers/activity", ({ data }) => {
+poll([[["/workers/activity"], ({ data }) => {
   document.querySelector("#workers tbody").replaceChildren(...data.map(row));
-});
+}]]);
