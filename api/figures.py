@@ -23,7 +23,6 @@ __all__ = [
     "MAX_EPOCHS",
     "MAX_LOSS_POINTS",
     "epoch_figures",
-    "pick_points",
     "search_points",
     "timeline",
     "worker_activity",
@@ -33,21 +32,8 @@ MAX_LOSS_POINTS = 2000
 MAX_EPOCHS = 200
 
 
-def pick_points(scores: Sequence[tuple[int, float | None]], max_points: int) -> list[int]:
-    """Ids of at most `max_points` of the (trial id, best validation accuracy) `scores`: the
-    best quarter by accuracy, then an even spread of the rest (by trial id), in id order.
-    All of them when they fit."""
-    if len(scores) <= max_points:
-        return [trial_id for trial_id, _ in scores]
-    ranked = sorted(scores, key=lambda s: (s[1] is None, -(s[1] or 0.0)))
-    chosen = {trial_id for trial_id, _ in ranked[: max_points // 4]}
-    rest = [trial_id for trial_id, _ in scores if trial_id not in chosen]
-    spread = [rest[i] for i in downsample(len(rest), max_points - len(chosen))]
-    return sorted([*chosen, *spread])
-
-
 def search_points(kept: Sequence[TrialPoint], total: int) -> dict[str, Any]:
-    """Columns of the trials kept (`pick_points`) of the `total` of the search: ids,
+    """Columns of the trials kept (`Storage.sampled_points`) of the `total` of the search: ids,
     stages, statuses, accuracies, parameters.
 
     Returns {"total", "shown", "trial_id": [...], "stage", "status",

@@ -11,7 +11,7 @@ from api.deps import StorageDep
 from api.errors import ERROR_RESPONSES
 from api.etag import NOT_MODIFIED, etag_json
 from api.figure_schemas import CurveListPublic, CurvePublic, SearchPointsPublic, TimelinePublic
-from api.figures import pick_points, search_points, timeline
+from api.figures import search_points, timeline
 from api.schemas import MAX_ID, ErrorPublic
 from hpsearch.db.convert import utc_now
 
@@ -41,9 +41,8 @@ def get_points(
     Over `max_points` trials, the best quarter and an even spread of the rest
     are kept (`total` says how many there are).
     """
-    scores = storage.trial_scores(search_id)
-    kept = storage.trial_points(search_id, pick_points(scores, max_points))
-    return etag_json(request, SearchPointsPublic(**search_points(kept, total=len(scores))))
+    total, kept = storage.sampled_points(search_id, max_points)
+    return etag_json(request, SearchPointsPublic(**search_points(kept, total=total)))
 
 
 @router.get("/curves", response_model=list[CurvePublic])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy import Connection, bindparam, case, func, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from hpsearch.db.base import StoreBase
@@ -64,30 +64,63 @@ _POINT_COLUMNS = (
 
 
 class FigureQueries(StoreBase):
-    def trial_scores(self, search_id: int) -> list[tuple[int, float | None]]:
-        """(trial id, best validation accuracy) of every trial of the search, in id order."""
-        with self._read_core() as connection:
-            _require_search(connection, search_id)
-            rows = connection.execute(
-                select(TrialRow.id, TrialRow.best_val_accuracy)
-                .where(TrialRow.search_id == search_id)
-                .order_by(TrialRow.id)
-            ).all()
-        return [(trial_id, accuracy) for trial_id, accuracy in rows]
-
-    def trial_points(
-        self, search_id: int, trial_ids: Sequence[int] | None = None
-    ) -> list[TrialPoint]:
-        """The search's trials (only `trial_ids` when given) in id order; NotFoundError
-        for a missing search."""
+    def trial_points(self, search_id: int) -> list[TrialPoint]:
+        """The search's trials in id order; NotFoundError for a missing search."""
         query = select(*_POINT_COLUMNS).where(TrialRow.search_id == search_id)
-        query = query.order_by(TrialRow.id)
-        if trial_ids is not None:
-            query = query.where(TrialRow.id.in_(list(trial_ids)))
         with self._read_core() as connection:
             _require_search(connection, search_id)
-            rows = connection.execute(query).all()
+            rows = connection.execute(query.order_by(TrialRow.id)).all()
         return [TrialPoint(**row._mapping) for row in rows]
+
+    def sampled_points(self, search_id: int, max_points: int) -> tuple[int, list[TrialPoint]]:
+        """(how many trials the search has, at most `max_points` of them in id order): the
+        best quarter by best validation accuracy (unscored last), then an even spread of the
+        rest by id (positions ceil(k * n / m) of the n others, k < m = the places left).
+        All of them when they fit. Picked in SQL: only the kept rows leave the database."""
+        best = max_points // 4
+        spread = max_points - best
+        accuracy = TrialRow.best_val_accuracy
+        ranked = (
+            select(
+                TrialRow.id,
+                func.row_number()
+                .over(order_by=(accuracy.is_(None), accuracy.desc(), TrialRow.id))
+                .label("rank"),
+            )
+            .where(TrialRow.search_id == search_id)
+            .cte("ranked")
+        )
+        others = (
+            select(
+                ranked.c.id,
+                (func.row_number().over(order_by=ranked.c.id) - 1).label("position"),
+                func.count().over().label("others"),
+            )
+            .where(ranked.c.rank > best)
+            .cte("others")
+        )
+        # Position p opens the next of `spread` equal runs of the others: p = 0, or p where
+        # floor(p * spread / n) steps up (integer division on positive operands).
+        position, count_others = others.c.position, others.c.others
+        opens_a_run = or_(
+            position == 0,
+            (position * spread) // count_others != ((position - 1) * spread) // count_others,
+        )
+        kept = union_all(
+            select(ranked.c.id).where(ranked.c.rank <= best),
+            select(others.c.id).where(opens_a_run),
+        )
+        query = (
+            select(*_POINT_COLUMNS)
+            .where(TrialRow.search_id == search_id, TrialRow.id.in_(kept.scalar_subquery()))
+            .order_by(TrialRow.id)
+        )
+        count = select(func.count()).where(TrialRow.search_id == search_id)
+        with self._read_core() as connection:
+            _require_search(connection, search_id)
+            total = connection.execute(count).scalar_one()
+            rows = connection.execute(query).all()
+        return int(total), [TrialPoint(**row._mapping) for row in rows]
 
     def recent_trials(self, search_id: int, limit: int) -> list[TrialPoint]:
         """The `limit` most recently started trials of the search (parameters left empty),

@@ -12,7 +12,6 @@ import pytest
 from api.figures import (
     MAX_LOSS_POINTS,
     epoch_figures,
-    pick_points,
     search_points,
     timeline,
     worker_activity,
@@ -33,21 +32,6 @@ def point(trial_id: int, accuracy: float | None, **changes: object) -> TrialPoin
     }  # fmt: skip
     fields.update(changes)
     return TrialPoint(**fields)  # type: ignore[arg-type]
-
-
-def test_pick_points_keeps_everything_that_fits() -> None:
-    scores = [(i, i / 10) for i in range(1, 6)]
-    assert pick_points(scores, 5) == [1, 2, 3, 4, 5]
-
-
-def test_pick_points_keeps_the_best_quarter_and_a_spread_in_id_order() -> None:
-    scores: list[tuple[int, float | None]] = [(i, (i * 37 % 100) / 100) for i in range(1, 101)]
-    scores[0] = (1, None)
-    kept = pick_points(scores, 20)
-    assert len(kept) == 20 and kept == sorted(kept)
-    best_five = sorted(scores, key=lambda s: -(s[1] or 0))[:5]
-    assert {trial_id for trial_id, _ in best_five} <= set(kept)
-    assert kept[0] == 1 and kept[-1] == 100  # the spread keeps the first and the last
 
 
 def test_search_points_are_columns_of_equal_length() -> None:

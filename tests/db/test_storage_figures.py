@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from factories import new_trials
@@ -38,19 +39,47 @@ def _search_with_history(storage: Storage) -> tuple[int, list[int]]:
     return search.id, [*ids, child.id, queued.id]
 
 
-def test_scores_points_and_recent_trials(storage: Storage) -> None:
+def test_points_and_recent_trials(storage: Storage) -> None:
     search_id, ids = _search_with_history(storage)
-    assert storage.trial_scores(search_id) == [
-        (ids[0], 0.5), (ids[1], 0.9), (ids[2], None), (ids[3], 0.7), (ids[4], None)
-    ]  # fmt: skip
-    points = storage.trial_points(search_id, [ids[1], ids[3]])
-    assert [p.trial_id for p in points] == [ids[1], ids[3]]
-    assert points[0].params == {"learning_rate": 0.01, "index": 1}
-    assert points[1].started_at == T0 + timedelta(seconds=31)
+    points = storage.trial_points(search_id)
+    assert [p.trial_id for p in points] == ids
+    assert points[1].params == {"learning_rate": 0.01, "index": 1}
+    assert points[3].started_at == T0 + timedelta(seconds=31)
+    assert [p.best_val_accuracy for p in points] == [0.5, 0.9, None, 0.7, None]
     recent = storage.recent_trials(search_id, 2)
     assert [p.trial_id for p in recent] == [ids[2], ids[3]]  # started at 25 s, then 31 s
     with pytest.raises(NotFoundError):
-        storage.trial_scores(search_id + 100)
+        storage.trial_points(search_id + 100)
+
+
+def test_sampled_points_keep_everything_that_fits(storage: Storage) -> None:
+    search_id, ids = _search_with_history(storage)
+    total, points = storage.sampled_points(search_id, 5)
+    assert total == 5 and [p.trial_id for p in points] == ids
+    assert points == storage.trial_points(search_id)
+    with pytest.raises(NotFoundError):
+        storage.sampled_points(search_id + 100, 5)
+
+
+def test_sampled_points_keep_the_best_quarter_and_an_even_spread_in_id_order(
+    storage: Storage,
+) -> None:
+    search = storage.create_search("s", {}, seed=0)
+    ids = [t.id for t in storage.add_trials(search.id, new_trials(100))]
+    accuracy = {trial_id: (i * 37 % 100) / 100 for i, trial_id in enumerate(ids)}
+    accuracy[ids[0]] = None  # never scored: last in the ranking, kept only by the spread
+    for trial_id, value in accuracy.items():
+        _set(storage, trial_id, best_val_accuracy=value)
+    total, points = storage.sampled_points(search.id, 20)
+    kept = [p.trial_id for p in points]
+    assert total == 100 and len(kept) == 20 and kept == sorted(kept)
+    ranked = sorted((i for i in ids if accuracy[i] is not None), key=lambda i: -accuracy[i])
+    assert set(ranked[:5]) <= set(kept)  # the best quarter of 20
+    rest = [i for i in ids if i not in ranked[:5]]
+    positions = [rest.index(i) for i in kept if i in rest]
+    assert positions[0] == 0 and len(positions) == 15
+    gaps = {b - a for a, b in pairwise(positions)}
+    assert gaps <= {len(rest) // 15, len(rest) // 15 + 1}  # evenly spread over the rest
 
 
 def test_worker_spans_sum_busy_seconds_and_count_running_trials_until_now(
