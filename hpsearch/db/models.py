@@ -115,6 +115,7 @@ class TrialRow(Base):
         UniqueConstraint("search_id", "stage", "index"),
         Index("ix_trials_search_status", "search_id", "status"),
         Index("ix_trials_status_heartbeat", "status", "heartbeat_at"),
+        Index("ix_trials_search_started", "search_id", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
