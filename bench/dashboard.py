@@ -201,22 +201,32 @@ def load(page: Page, url: str, plots: tuple[str, ...]) -> dict[str, float]:
     return {key: float(value) for key, value in page.evaluate(REPORT, list(plots)).items()}
 
 
-def fetch_ms(page: Page, urls: list[str]) -> float:
-    """ms to fetch `urls` together from the current page (the peer: data, no drawing)."""
+def fetch_ms(page: Page, urls: list[str]) -> dict[str, float]:
+    """ms to fetch `urls` together from the current page, bypassing the browser's cache
+    (the peer: data, no drawing): {"all": the whole, url: each one}."""
     script = (
-        "async (urls) => { const t = performance.now();"
-        " await Promise.all(urls.map(u => fetch(u, {cache: 'no-store'}).then(r => r.json())));"
-        " return performance.now() - t; }"
+        "async (urls) => { const t = performance.now(); const each = {};"
+        " await Promise.all(urls.map(u => fetch(u, {cache: 'no-store'}).then(r => r.json())"
+        ".then(() => { each[u] = performance.now() - t; })));"
+        " return {all: performance.now() - t, ...each}; }"
     )
-    return float(page.evaluate(script, urls))
+    return {key: float(value) for key, value in page.evaluate(script, urls).items()}
 
 
-def report(name: str, loads: list[dict[str, float]], peer: list[float], target_ms: float) -> str:
-    """The page's p50 / p95 (navigation start to every plot drawn), its peer and the
-    median of each part of a load."""
+def report(
+    name: str, loads: list[dict[str, float]], peer: list[dict[str, float]], target_ms: float
+) -> str:
+    """The page's p50 / p95 (navigation start to every plot drawn), its peer with each
+    route's median, and the median of each part of a load."""
     timings = [load["all"] for load in loads]
     p50, p95 = percentile(timings, 50), percentile(timings, 95)
-    peer50 = statistics.median(peer)
+    peer50 = statistics.median(fetch["all"] for fetch in peer)
+    routes = ", ".join(
+        f"{url.split('/', 3)[3] if url.count('/') > 2 else 'detail'} "
+        f"{statistics.median(fetch[url] for fetch in peer):.0f}"
+        for url in peer[0]
+        if url != "all"
+    )
     verdict = "met" if p95 < target_ms else "MISSED"
     first = [load["first"] for load in loads]
     parts = ", ".join(
@@ -230,7 +240,8 @@ def report(name: str, loads: list[dict[str, float]], peer: list[float], target_m
         f"{'':<12} first screen p50 {percentile(first, 50):4.0f} ms  p95 "
         f"{percentile(first, 95):4.0f} ms; medians (ms from navigation start): {parts}; "
         f"static files fetched per load: median {statistics.median(fetched):.0f}, "
-        f"most {max(fetched):.0f}"
+        f"most {max(fetched):.0f}\n"
+        f"{'':<12} peer per route (ms, uncached, fetched together): {routes}"
     )
 
 

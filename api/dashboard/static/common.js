@@ -26,8 +26,8 @@ export async function getJSON(url) {
 // Poll `groups`, a list of [urls, onData], now and every POLL_MS: every url is fetched once
 // per round, all at once, and each group's onData(...results) runs as soon as its own urls
 // answered, when any of them changed (so a figure whose data came early is drawn while the
-// others are still on the server). Each result is {changed, data}. Stops when stop() is true.
-export function poll(groups, stop = () => false) {
+// others are still on the server). Each result is {changed, data}.
+export function poll(groups) {
   const urls = [...new Set(groups.flatMap(([list]) => list))];
   let busy = false;
   async function run(list, onData, pending) {
@@ -45,7 +45,7 @@ export function poll(groups, stop = () => false) {
     busy = false;
   }
   tick();
-  const timer = setInterval(() => (stop() ? clearInterval(timer) : tick()), POLL_MS);
+  setInterval(tick, POLL_MS);
 }
 
 // An unsafe request with the page's CSRF token; resolves the Response (never throws on 4xx).
