@@ -9,9 +9,10 @@ epoch, as hpsearch's best checkpoint), over several seeds (median, min, max).
 Methods run in this process, one trial at a time:
 
 - hpsearch default: a spec with only `budget_epochs` (the automatic plan).
-- hpsearch notes 1-5-20: the notes' coarse-to-fine written by hand, stages of
-  1, 5 and 20 epochs (new samples, new samples in the refined space, the
-  best continued to 20), sized to fill the budget.
+- hpsearch notes 1-5-B/15: the notes' coarse-to-fine written by hand, stages of
+  1, 5 and "many" epochs (new samples, new samples in the refined space, the
+  best continued to B/15 epochs: 20 at 300, 100 at 1,500), sized to fill the
+  budget (`notes_stages`).
 - hpsearch tpe: the automatic plan with `sampler = "tpe"`.
 - optuna TPE+Hyperband, optuna random+ASHA: hpsearch's own engine
   (`build_model`, `train`) as the objective, validation accuracy reported
@@ -81,7 +82,7 @@ OPTUNA_MAX_EPOCHS = {300: 27, 1500: 81}  # Hyperband / ASHA max resource per bud
 ETA = 3
 METHOD_NAMES = {
     "default": "hpsearch default",
-    "notes": "hpsearch notes 1-5-20",
+    "notes": "hpsearch notes 1-5-B/15",
     "tpe": "hpsearch tpe",
     "optuna-tpe": "optuna TPE+Hyperband",
     "optuna-asha": "optuna random+ASHA",
@@ -104,16 +105,20 @@ def search_space() -> dict[str, dict[str, Any]]:
 
 
 def notes_stages(budget: int) -> list[dict[str, Any]]:
-    """The notes' 1 -> 5 -> 20 epochs, a third of `budget` each, every epoch planned:
-    B/15 trials x 5 (resampled in the refined space), the best B/45 of them continued
-    to 20 (+15 each), and the rest of the budget in 1-epoch trials."""
+    """The notes' coarse to fine in three stages, a third of `budget` each: 1 epoch in
+    the spec's space; 5 epochs, new samples in the refined space (B/15 of them); and the
+    notes' "many epochs" for the best of those, continued from their checkpoints to
+    B/15 epochs, as many as a third of the budget pays for. At 300 epochs that is the
+    issue's 1 -> 5 -> 20 (110, 20 and 6 trials); at 1,500 it is 1 -> 5 -> 100 (525, 100,
+    5): with five times the budget, the notes' final stage trains longer, not wider."""
+    final = max(6, budget // 15)
     second = max(1, budget // 15)
-    third = max(1, min(second, budget // 45))
-    first = max(1, budget - 5 * second - 15 * third)
+    third = max(1, (budget // 3) // (final - 5))
+    first = max(1, budget - 5 * second - (final - 5) * third)
     return [
         {"trials": first, "epochs": 1},
         {"trials": second, "epochs": 5, "refine": "resample"},
-        {"trials": third, "epochs": 20, "keep": third, "refine": "promote"},
+        {"trials": third, "epochs": final, "keep": third, "refine": "promote"},
     ]
 
 

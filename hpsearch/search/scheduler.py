@@ -28,7 +28,11 @@ Rules, in the order they are applied:
    (stage, index).
 3. New samples, lowest stage first, in index order: params and training seed
    are functions of (seed, stage, index) only (`sample_params`, `train_seed`),
-   or the grid point of that index with `sampler = "grid"`.
+   or the grid point of that index with `sampler = "grid"`. In synchronous
+   hand-written stages a sample that diverged or failed is replaced by the
+   stage's next index (at most the stage's count of samples again; never on a
+   grid), so the epochs it did not train are spent again on a result of its
+   stage.
 4. Never more than `concurrency` trials queued + running; never more epochs
    committed than the budget (a running trial counts its whole stage; a
    finished one what it trained; a promotion only the epochs it adds).
@@ -263,8 +267,8 @@ class _Plan:
         """Whether `stage` has a slot it could fill now or later (budget allowing)."""
         spec = self.spec.plan[stage]
         slots = self.spec.promotion_slots(stage)
-        open_samples = any(i not in self.used[stage] for i in range(slots, spec.trials))
-        if open_samples and self.budget_left >= spec.epochs:
+        unused = (i for i in self.sample_indexes(stage) if i not in self.used[stage])
+        if any(self.pays_for(stage, i) for i in unused):
             return True
         if slots == 0 or self.promoted_count(stage) >= slots:
             return False
@@ -274,6 +278,41 @@ class _Plan:
             return True
         room = self.promotion_limit(stage) - self.promoted_count(stage)
         return room > 0 and bool(self.promotion_candidates(stage))
+
+    def sample_indexes(self, stage: int) -> range:
+        """Indexes of `stage`'s new samples (hand-written stages): its slots after the
+        promotions, plus, in synchronous mode, one replacement per sample that diverged or
+        failed (at most the stage's own count; not on a grid, whose points are fixed), so
+        epochs such a trial did not train buy another result of its stage when the budget
+        allows. (Asynchronous stages do not: which trials the budget pays for there
+        depends on completion order, and their samples must not.)"""
+        spec = self.spec.plan[stage]
+        slots = self.spec.promotion_slots(stage)
+        lost = 0
+        if self.spec.sampler != "grid" and not self.spec.asynchronous:
+            lost = sum(
+                t.parent_trial_id is None and t.status in ("diverged", "failed")
+                for t in self.by_stage[stage]
+            )
+        return range(slots, spec.trials + min(lost, spec.trials - slots))
+
+    def pays_for(self, stage: int, index: int) -> bool:
+        """Whether the budget pays for new sample `index` of `stage` now; a replacement
+        only from epochs no planned slot of any stage still needs."""
+        epochs = self.spec.plan[stage].epochs
+        if index < self.spec.plan[stage].trials:
+            return self.budget_left >= epochs
+        return self.budget_left - self._owed() >= epochs
+
+    def _owed(self) -> int:
+        """Epochs the planned slots not started yet will cost (hand-written stages)."""
+        owed = 0
+        for stage, spec in enumerate(self.spec.plan):
+            slots = self.spec.promotion_slots(stage)
+            for index in range(spec.trials):
+                if index not in self.used[stage]:
+                    owed += self.promote_cost(stage) if index < slots else spec.epochs
+        return owed
 
     def closed(self, stage: int) -> bool:
         """Decided, nothing in flight, nothing left to start."""
@@ -375,11 +414,11 @@ def _samples(plan: _Plan, stage: int) -> list[SampleTrial]:
     spec = plan.spec.plan[stage]
     slots = plan.spec.promotion_slots(stage)
     actions = []
-    for index in range(slots, spec.trials):
-        if plan.free <= 0 or plan.budget_left < spec.epochs:
-            break
+    for index in plan.sample_indexes(stage):
         if index in plan.used[stage]:
             continue
+        if plan.free <= 0 or not plan.pays_for(stage, index):
+            break
         space = plan.spaces[stage]
         if plan.spec.sampler == "grid":
             params = grid_params(space, spec.trials - slots, index - slots)

@@ -180,6 +180,33 @@ def test_repeated_calls_and_repeated_actions_are_harmless() -> None:
         assert master.finished is not None and master.finished.best_trial_id is not None
 
 
+def test_sync_stages_spend_the_epochs_of_diverged_samples_again() -> None:
+    # lr > 0.3 diverges after 1 of 3 epochs: the 2 epochs each leaves buy replacements
+    space = {
+        "optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-5, "high": 10.0},
+        "model.keep_prob": {"kind": "uniform", "low": 0.3, "high": 1.0},
+    }
+    stages = [
+        {"trials": 12, "epochs": 3},
+        {"trials": 2, "epochs": 9, "keep": 2, "refine": "promote"},
+    ]
+    spec = make_spec(space=space, stages=stages)
+    master = simulate(spec, 5)
+    stage0 = sorted((t for t in master.trials.values() if t.stage == 0), key=lambda t: t.index)
+    diverged = [t for t in stage0 if t.status == "diverged"]
+    assert len(diverged) >= 2
+    assert [t.index for t in stage0] == list(range(len(stage0)))
+    assert 12 < len(stage0) <= 12 + len(diverged)
+    # the later stage's planned promotions are never starved by the replacements
+    stage1 = [t for t in master.trials.values() if t.stage == 1]
+    assert len(stage1) == 2 and all(t.parent_trial_id is not None for t in stage1)
+    left = spec.budget - committed(spec, list(master.trials.values()))
+    assert 0 <= left < 3 or len(stage0) == 12 + len(diverged)
+    # without a lost sample nothing is replaced: the same stages in a space that never diverges
+    calm = make_spec(stages=stages)
+    assert sum(t.stage == 0 for t in simulate(calm, 5).trials.values()) == 12
+
+
 def test_sync_stages_follow_resample_both_and_promote() -> None:
     spec = make_spec()
     master = simulate(spec, 1)
