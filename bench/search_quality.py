@@ -323,12 +323,12 @@ class Tally:
     failures: list[str] = field(default_factory=list)
 
 
-def quality_table(seeds: int, budgets: list[int], methods: list[str], data: PreparedData
+def quality_table(seeds: range, budgets: list[int], methods: list[str], data: PreparedData
                   ) -> dict[tuple[int, str], Tally]:  # fmt: skip
     """Run every (budget, seed, method), printing one line each as it ends."""
     tallies: dict[tuple[int, str], Tally] = {}
     for budget in budgets:
-        for seed in range(seeds):
+        for seed in seeds:
             for method in methods:
                 tally = tallies.setdefault((budget, method), Tally())
                 if tally.missing:
@@ -375,6 +375,9 @@ def print_table(tallies: dict[tuple[int, str], Tally], seeds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run seeds first-seed .. first-seed + seeds - 1 (split a run "
+                        "across processes; the medians are then over the merged lines)")  # fmt: skip
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--methods", default=",".join(METHOD_NAMES))
     parser.add_argument("--widths", choices=["auto", "shared", "per-layer"], default="auto")
@@ -395,7 +398,8 @@ def main() -> None:
     print(f"space: {space_kind}; budgets {budgets}; seeds {args.seeds}", flush=True)
     spec = hpsearch_spec("notes", 0, 300, PER_LAYER_SPACE)
     data = prepare_data(spec.base.data, spec.base.preprocess, Path("."))
-    tallies = quality_table(args.seeds, budgets, methods, data) if methods else {}
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    tallies = quality_table(seeds, budgets, methods, data) if methods else {}
     if tallies:
         print_table(tallies, args.seeds)
     if args.service:
