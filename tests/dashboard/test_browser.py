@@ -240,6 +240,12 @@ def test_the_searches_and_workers_pages_list_what_the_database_holds(
     )
     row = page.locator(f"#searches tr[data-search-id='{dashboard.search_id}']")
     assert row.locator(".status").inner_text() == "cancelled"
+    search = dashboard.storage.get_search(dashboard.search_id)
+    used = dashboard.storage.epochs_trained(dashboard.search_id)
+    assert row.locator(".bar").get_attribute("title") == f"{used} / {search.budget_epochs} epochs"
+    counts = dashboard.storage.trial_counts(dashboard.search_id)
+    states = row.locator("td:nth-child(5)").inner_text()
+    assert states == ", ".join(f"{n} {status}" for status, n in counts.items() if n > 0)
     screenshot(page, "searches")
     page.goto(dashboard.url("/ui/workers"))
     workers = dashboard.storage.list_workers(60.0)
