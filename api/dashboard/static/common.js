@@ -98,12 +98,14 @@ export const stageColor = (stage) => STAGE_COLORS[stage % STAGE_COLORS.length];
 
 // Plotly.react with the dashboard's defaults (no mode bar logo, responsive), then
 // onDrawn(element). Per-epoch lines leave `mode` unset: Plotly then draws markers only
-// under 20 points, which keeps a 200-epoch curve one SVG path. A plot in the viewport is drawn at once; one below it waits until the
-// page painted what is in view, then plots are drawn one per task, top first, so the first
-// screen shows early and the page answers input between plots. A newer draw of a waiting
-// plot replaces it.
+// under 20 points, which keeps a 200-epoch curve one SVG path. A plot in the viewport is
+// drawn at once; plots below it wait for the next paint, then are drawn top first in
+// tasks of about TASK_MS, each after a paint, so the first screen shows early and the page
+// answers input between them. A newer draw of a waiting plot replaces it.
+const TASK_MS = 50;
 const waiting = new Map();
 let pumping = false;
+const afterPaint = (callback) => requestAnimationFrame(() => setTimeout(callback, 0));
 
 function drawNow(element, traces, layout, onDrawn) {
   const base = { margin: { t: 30, r: 20, b: 50, l: 60 }, hovermode: "closest" };
@@ -119,15 +121,16 @@ function inView(element) {
 }
 
 function pump() {
-  const next = [...waiting.keys()].sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)[0];
-  if (next === undefined) {
-    pumping = false;
-    return;
+  const started = performance.now();
+  while (waiting.size && performance.now() - started < TASK_MS) {
+    const top = (element) => element.getBoundingClientRect().top;
+    const next = [...waiting.keys()].sort((a, b) => top(a) - top(b))[0];
+    const args = waiting.get(next);
+    waiting.delete(next);
+    drawNow(next, ...args);
   }
-  const args = waiting.get(next);
-  waiting.delete(next);
-  drawNow(next, ...args);
-  setTimeout(pump, 0);
+  if (waiting.size) afterPaint(pump);
+  else pumping = false;
 }
 
 export function draw(element, traces, layout, onDrawn = null) {
@@ -139,7 +142,7 @@ export function draw(element, traces, layout, onDrawn = null) {
   waiting.set(element, [traces, layout, onDrawn]);
   if (!pumping) {
     pumping = true;
-    requestAnimationFrame(() => setTimeout(pump, 0));
+    afterPaint(pump);
   }
 }
 
