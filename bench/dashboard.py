@@ -221,11 +221,11 @@ def report(
     timings = [load["all"] for load in loads]
     p50, p95 = percentile(timings, 50), percentile(timings, 95)
     peer50 = statistics.median(fetch["all"] for fetch in peer)
+    label = lambda url: url.split("/", 3)[3] if url.count("/") > 2 else "detail"  # noqa: E731
+    by_route = [{label(url): ms for url, ms in fetch.items() if url != "all"} for fetch in peer]
     routes = ", ".join(
-        f"{url.split('/', 3)[3] if url.count('/') > 2 else 'detail'} "
-        f"{statistics.median(fetch[url] for fetch in peer):.0f}"
-        for url in peer[0]
-        if url != "all"
+        f"{route} {statistics.median(fetch[route] for fetch in by_route):.0f}"
+        for route in by_route[0]
     )
     verdict = "met" if p95 < target_ms else "MISSED"
     first = [load["first"] for load in loads]

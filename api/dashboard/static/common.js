@@ -99,13 +99,15 @@ export const stageColor = (stage) => STAGE_COLORS[stage % STAGE_COLORS.length];
 // Plotly.react with the dashboard's defaults (no mode bar logo, responsive), then
 // onDrawn(element). Per-epoch lines leave `mode` unset: Plotly then draws markers only
 // under 20 points, which keeps a 200-epoch curve one SVG path. A plot in the viewport is
-// drawn at once; plots below it wait for the next paint, then are drawn top first in
-// tasks of about TASK_MS, each after a paint, so the first screen shows early and the page
-// answers input between them. A newer draw of a waiting plot replaces it.
-const TASK_MS = 50;
+// drawn at once; plots below it wait until the browser is idle (the first screen painted,
+// the other responses handled), then are drawn top first, one per idle period (or after
+// IDLE_TIMEOUT_MS on a busy page). A newer draw of a waiting plot replaces it.
+const IDLE_TIMEOUT_MS = 500;
 const waiting = new Map();
 let pumping = false;
-const afterPaint = (callback) => requestAnimationFrame(() => setTimeout(callback, 0));
+const whenIdle = window.requestIdleCallback
+  ? (callback) => window.requestIdleCallback(callback, { timeout: IDLE_TIMEOUT_MS })
+  : (callback) => setTimeout(callback, 50); // Safari
 
 function drawNow(element, traces, layout, onDrawn) {
   const base = { margin: { t: 30, r: 20, b: 50, l: 60 }, hovermode: "closest" };
@@ -121,15 +123,12 @@ function inView(element) {
 }
 
 function pump() {
-  const started = performance.now();
-  while (waiting.size && performance.now() - started < TASK_MS) {
-    const top = (element) => element.getBoundingClientRect().top;
-    const next = [...waiting.keys()].sort((a, b) => top(a) - top(b))[0];
-    const args = waiting.get(next);
-    waiting.delete(next);
-    drawNow(next, ...args);
-  }
-  if (waiting.size) afterPaint(pump);
+  const top = (element) => element.getBoundingClientRect().top;
+  const next = [...waiting.keys()].sort((a, b) => top(a) - top(b))[0];
+  const args = waiting.get(next);
+  waiting.delete(next);
+  drawNow(next, ...args);
+  if (waiting.size) whenIdle(pump);
   else pumping = false;
 }
 
@@ -142,7 +141,7 @@ export function draw(element, traces, layout, onDrawn = null) {
   waiting.set(element, [traces, layout, onDrawn]);
   if (!pumping) {
     pumping = true;
-    afterPaint(pump);
+    whenIdle(pump);
   }
 }
 
