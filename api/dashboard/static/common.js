@@ -99,15 +99,18 @@ export const stageColor = (stage) => STAGE_COLORS[stage % STAGE_COLORS.length];
 // Plotly.react with the dashboard's defaults (no mode bar logo, responsive), then
 // onDrawn(element). Per-epoch lines leave `mode` unset: Plotly then draws markers only
 // under 20 points, which keeps a 200-epoch curve one SVG path. A plot in the viewport is
-// drawn at once; plots below it wait until the browser is idle (the first screen painted,
-// the other responses handled), then are drawn top first, one per idle period (or after
-// IDLE_TIMEOUT_MS on a busy page). A newer draw of a waiting plot replaces it.
-const IDLE_TIMEOUT_MS = 500;
+// drawn at once; plots below it wait until the browser is first idle (the first screen
+// painted, the other responses handled; at most IDLE_TIMEOUT_MS), then are drawn top
+// first in tasks of about TASK_MS, each after a paint. A newer draw of a waiting plot
+// replaces it.
+const IDLE_TIMEOUT_MS = 200;
+const TASK_MS = 50;
 const waiting = new Map();
 let pumping = false;
 const whenIdle = window.requestIdleCallback
   ? (callback) => window.requestIdleCallback(callback, { timeout: IDLE_TIMEOUT_MS })
   : (callback) => setTimeout(callback, 50); // Safari
+const afterPaint = (callback) => requestAnimationFrame(() => setTimeout(callback, 0));
 
 function drawNow(element, traces, layout, onDrawn) {
   const base = { margin: { t: 30, r: 20, b: 50, l: 60 }, hovermode: "closest" };
@@ -123,12 +126,15 @@ function inView(element) {
 }
 
 function pump() {
+  const started = performance.now();
   const top = (element) => element.getBoundingClientRect().top;
-  const next = [...waiting.keys()].sort((a, b) => top(a) - top(b))[0];
-  const args = waiting.get(next);
-  waiting.delete(next);
-  drawNow(next, ...args);
-  if (waiting.size) whenIdle(pump);
+  while (waiting.size && performance.now() - started < TASK_MS) {
+    const next = [...waiting.keys()].sort((a, b) => top(a) - top(b))[0];
+    const args = waiting.get(next);
+    waiting.delete(next);
+    drawNow(next, ...args);
+  }
+  if (waiting.size) afterPaint(pump);
   else pumping = false;
 }
 
