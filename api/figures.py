@@ -37,8 +37,9 @@ def search_points(kept: Sequence[TrialPoint], total: int) -> dict[str, Any]:
     stages, statuses, accuracies, parameters.
 
     Returns {"total", "shown", "trial_id": [...], "stage", "status",
-    "val_accuracy", "params": {name: [value or None per trial]}}; every list
-    has `shown` entries.
+    "val_accuracy" (each trial's result: best or last epoch, the search's
+    `result`), "params": {name: [value or None per trial]}}; every list has
+    `shown` entries.
     """
     names = sorted({name for p in kept for name in p.params})
     return {
@@ -47,7 +48,7 @@ def search_points(kept: Sequence[TrialPoint], total: int) -> dict[str, Any]:
         "trial_id": [p.trial_id for p in kept],
         "stage": [p.stage for p in kept],
         "status": [p.status for p in kept],
-        "val_accuracy": [p.best_val_accuracy for p in kept],
+        "val_accuracy": [p.result_val_accuracy for p in kept],
         "params": {name: [p.params.get(name) for p in kept] for name in names},
     }
 

@@ -107,6 +107,10 @@ class SearchPublic(BaseModel):
     concurrency: int
     best_trial_id: int | None
     reason: str | None
+    result: Literal["best", "last"] = Field(
+        description="which epoch of a trial is its result: its best by validation accuracy, "
+        "or its last (the spec's `result`; ranks trials everywhere)"
+    )
     progress: TrialCountsPublic
 
 
@@ -120,6 +124,10 @@ class TrialPublic(BaseModel):
     status: Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
     attempts: int
     best_val_accuracy: float | None
+    last_val_accuracy: float | None = Field(description="validation accuracy of its last epoch")
+    result_val_accuracy: float | None = Field(
+        description="its result under the search's `result`: best_val_accuracy or last_val_accuracy"
+    )
     last_epoch: int | None
     parent_trial_id: int | None
     worker_id: str | None

@@ -28,6 +28,7 @@ from hpsearch.db.records import (
     EpochRecord,
     SearchRecord,
     TrialRecord,
+    result_accuracy,
 )
 from hpsearch.search.plan import automatic_plan
 
@@ -82,15 +83,15 @@ def search_detail(storage: Storage, search_id: int) -> SearchDetailPublic:
     ]
     best = None
     if search.best_trial_id is not None:
-        best = trial_public(storage.get_trial(search.best_trial_id))
+        best = trial_public(storage.get_trial(search.best_trial_id), search.result)
     return SearchDetailPublic(
         **summary.model_dump(), spec=search.spec, stages=stages, best_trial=best
     )
 
 
-def trial_public(trial: TrialRecord) -> TrialPublic:
-    # Records are frozen copies already: read their attributes, no deep copy (asdict).
-    return TrialPublic.model_validate(trial, from_attributes=True)
+def trial_public(trial: TrialRecord, result: str) -> TrialPublic:
+    """The trial, with its result under its search's `result` ("best" | "last")."""
+    return TrialPublic(**vars(trial), result_val_accuracy=result_accuracy(trial, result))
 
 
 def checkpoint_public(checkpoint: CheckpointRecord) -> CheckpointPublic:
@@ -151,11 +152,13 @@ def trial_detail(
     trial: TrialRecord | None = None,
 ) -> TrialDetailPublic:
     trial = trial or storage.get_trial(trial_id)
+    result = storage.get_search(trial.search_id).result
     curves = storage.trial_curves(trial_id)
     kept = [curves[i] for i in downsample(len(curves), max_points)]
     checkpoints = storage.list_checkpoints(trial_id)
     return TrialDetailPublic(
         **vars(trial),
+        result_val_accuracy=result_accuracy(trial, result),
         curves=[_epoch_public(epoch, include_stats) for epoch in kept],
         epochs_recorded=len(curves),
         checkpoints=[checkpoint_public(c) for c in checkpoints],

@@ -38,7 +38,13 @@ from datetime import datetime
 from typing import Any
 
 from hpsearch.db import Storage, open_storage
-from hpsearch.db.records import NewTrial, SearchRecord, StageRecord, TrialRecord
+from hpsearch.db.records import (
+    NewTrial,
+    SearchRecord,
+    StageRecord,
+    TrialRecord,
+    result_accuracy,
+)
 from hpsearch.executors import CLAIM_GRACE_S, Executor, make_executor
 from hpsearch.logs import log_event
 from hpsearch.search import (
@@ -69,6 +75,7 @@ __all__ = [
     "run_master_loop",
     "search_learned",
     "search_spec",
+    "search_state",
     "seed_stage_of",
 ]
 
@@ -100,6 +107,7 @@ def create_search(
         seed=spec.seed,
         budget_epochs=spec.budget,
         concurrency=spec.concurrency,
+        result=spec.result,
     )
     if start:
         advance(storage, record.id, executor)
@@ -135,7 +143,7 @@ def advance(storage: Storage, search_id: int, executor: Executor) -> AdvanceResu
     spec = _spec_of(search)
     if not snapshot.stages and not _passes_gate(storage, spec, search_id):
         return AdvanceResult(0, 0, True)
-    state = _state(snapshot.trials, snapshot.stages)
+    state = search_state(spec, snapshot.trials, snapshot.stages)
     new_trials: list[NewTrial] = []
     finished = False
     for action in next_actions(spec, state):
@@ -205,9 +213,10 @@ def search_learned(storage: Storage, search_id: int) -> dict[str, Any]:
     snapshot = storage.search_snapshot(search_id)
     spec = _spec_of(snapshot.search)
     results = [
-        (trial.stage, trial.params, trial.best_val_accuracy)
+        (trial.stage, trial.params, accuracy)
         for trial in snapshot.trials
-        if trial.status == "completed" and trial.best_val_accuracy is not None
+        if trial.status == "completed"
+        and (accuracy := result_accuracy(trial, spec.result)) is not None
     ]
     stages = [{"stage": stage.stage, "ranges": _ranges(stage.space)} for stage in snapshot.stages]
     return {"stages": stages, "importance": importance(spec.search_space, results)}
@@ -221,7 +230,10 @@ def _ranges(space: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _state(trials: list[Any], stages: list[StageRecord]) -> SearchState:
+def search_state(spec: SearchSpec, trials: list[Any], stages: list[StageRecord]) -> SearchState:
+    """The search core's view of the stored trials (`Storage.search_state` views) and
+    stage spaces: each trial's `val_accuracy` is its result under the spec's `result`
+    (its best epoch's validation accuracy, or its last epoch's)."""
     views = tuple(
         TrialView(
             trial_id=trial.trial_id,
@@ -229,7 +241,7 @@ def _state(trials: list[Any], stages: list[StageRecord]) -> SearchState:
             index=trial.index,
             status=trial.status,
             params=trial.params,
-            val_accuracy=trial.best_val_accuracy,
+            val_accuracy=result_accuracy(trial, spec.result),
             epochs_done=trial.last_epoch or 0,
             parent_trial_id=trial.parent_trial_id,
         )

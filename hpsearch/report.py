@@ -18,7 +18,14 @@ from rich.table import Table
 
 from hpsearch.config import TrainConfig
 from hpsearch.db import Storage
-from hpsearch.db.records import EnsembleRecord, SearchRecord, TrialEventRecord, TrialRecord
+from hpsearch.db.records import (
+    CheckpointRecord,
+    EnsembleRecord,
+    SearchRecord,
+    TrialEventRecord,
+    TrialRecord,
+    result_accuracy,
+)
 from hpsearch.master import search_learned, search_spec, seed_stage_of
 from hpsearch.nn.trainer import TrainResult
 from hpsearch.runner import Progress as SearchState
@@ -143,7 +150,7 @@ class SearchProgress:
     def update(self, state: SearchState) -> None:
         counts = state.counts
         done = sum(counts[s] for s in ("completed", "diverged", "failed", "cancelled"))
-        best = state.best.best_val_accuracy if state.best is not None else None
+        best = result_accuracy(state.best, state.search.result) if state.best else None
         stats = (
             f"running {counts['running']}  queued {counts['queued']}  "
             f"diverged {counts['diverged']}  failed {counts['failed']}  best {_fmt(best)}"
@@ -159,12 +166,23 @@ def _short(name: str) -> str:
     return name.split(".", 1)[-1]
 
 
-def _trial_row(trial: TrialRecord) -> dict[str, Any]:
+def _trial_row(trial: TrialRecord, result: str) -> dict[str, Any]:
+    """A leaderboard row; `val_accuracy` is the trial's result (best or last epoch's)."""
     return {
         "trial_id": trial.id, "stage": trial.stage, "status": trial.status,
-        "val_accuracy": trial.best_val_accuracy, "epochs": trial.last_epoch,
+        "val_accuracy": result_accuracy(trial, result), "epochs": trial.last_epoch,
+        "best_val_accuracy": trial.best_val_accuracy,
+        "last_val_accuracy": trial.last_val_accuracy,
         "params": trial.params, "error": trial.error,
     }  # fmt: skip
+
+
+def _result_checkpoint(checkpoints: Sequence[CheckpointRecord], result: str) -> CheckpointRecord:
+    """The checkpoint that is a trial's result: its best by validation accuracy ("best"),
+    or its latest ("last")."""
+    if result == "last":
+        return max(checkpoints, key=lambda record: record.epoch)
+    return max(checkpoints, key=lambda record: record.val_accuracy or 0.0)
 
 
 def print_search(
@@ -175,18 +193,18 @@ def print_search(
     leaders = storage.best_trials(search.id, limit=10)
     stages = storage.list_stages(search.id)
     best_checkpoint = None
-    if leaders and leaders[0].best_val_accuracy is not None:
+    if leaders and result_accuracy(leaders[0], search.result) is not None:
         records = storage.list_checkpoints(leaders[0].id)
         if records:
-            best = max(records, key=lambda record: record.val_accuracy or 0.0)
+            best = _result_checkpoint(records, search.result)
             best_checkpoint = str(settings.resolved_checkpoint_root / best.path)
     trial_counts = storage.trial_counts(search.id)
     events = storage.search_events(search.id, limit=RECENT_EVENTS)
     document = {
         "search_id": search.id, "name": search.name, "status": search.status,
-        "reason": search.reason, "counts": trial_counts,
+        "reason": search.reason, "counts": trial_counts, "result": search.result,
         "stages": [{"stage": s.stage, "space": s.space, "warnings": s.warnings} for s in stages],
-        "leaderboard": [_trial_row(trial) for trial in leaders],
+        "leaderboard": [_trial_row(trial, search.result) for trial in leaders],
         "best_checkpoint": best_checkpoint,
         "events": [vars(event) for event in events],
     }  # fmt: skip
@@ -207,16 +225,18 @@ def print_search(
                 f"[yellow]border warning[/] stage {stage.stage + 1}: {warning['message']}"
             )
     seed_stage = seed_stage_of(search_spec(storage, search.id))
-    console.print(_leaderboard(leaders, seed_stage=-1 if seed_stage is None else seed_stage))
+    seed_stage = -1 if seed_stage is None else seed_stage
+    console.print(_leaderboard(leaders, seed_stage, search.result))
     console.print(f"best checkpoint: {best_checkpoint}")
     if ensembles:
         console.print(ensemble_table(ensembles))
     print_events(console, events, f"last {RECENT_EVENTS} trial events (oldest first)")
 
 
-def _leaderboard(leaders: list[TrialRecord], seed_stage: int) -> Table:
-    """Best validation accuracy first; trials of the seeds stage show "seeds" as their stage."""
-    table = Table(title="leaderboard (best validation accuracy first)")
+def _leaderboard(leaders: list[TrialRecord], seed_stage: int, result: str) -> Table:
+    """Best result first; trials of the seeds stage show "seeds" as their stage."""
+    which = "its last epoch's" if result == "last" else "its best epoch's"
+    table = Table(title=f"leaderboard (result = {result}: {which} validation accuracy, best first)")
     for column in ("rank", "trial", "stage", "status", "val acc", "epochs"):
         table.add_column(column, no_wrap=True)
     table.add_column("parameters")
@@ -224,7 +244,7 @@ def _leaderboard(leaders: list[TrialRecord], seed_stage: int) -> Table:
         stage_label = "seeds" if trial.stage == seed_stage else str(trial.stage + 1)
         params = ", ".join(f"{_short(k)}={v:.3g}" if isinstance(v, float) else f"{_short(k)}={v}"
                            for k, v in trial.params.items())  # fmt: skip
-        cells = (trial.id, stage_label, trial.status, _fmt(trial.best_val_accuracy))
+        cells = (trial.id, stage_label, trial.status, _fmt(result_accuracy(trial, result)))
         table.add_row(str(rank), *map(str, cells), str(trial.last_epoch or 0), params)
     return table
 

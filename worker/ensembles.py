@@ -101,7 +101,7 @@ def _build_one(
         stage_trials = storage.trials_of_stage(record.search_id, seed_stage)
         seed_trials = {trial for trial, status in stage_trials if status == "completed"}
     pool = build_pool(record.kind, size, candidates, loader.member, spec.ensembles.candidates,
-                      seed_trials)  # fmt: skip
+                      seed_trials, spec.result)  # fmt: skip
     built = build(record.kind, size, pool, data, cache)
     built.figures["extra_epochs"] = _extra_epochs(context, record.kind, pool)
     built.figures["cost_s"] = round(time.perf_counter() - started, 4)
@@ -123,12 +123,18 @@ def build_pool(
     load: Callable[[CandidateCheckpoint], Member],
     library_size: int,
     seed_trials: set[int],
+    result: str = "best",
 ) -> MemberPool:
     """Load the checkpoints `kind` needs, and the best one (the single model to beat).
 
-    candidates: every stored checkpoint of the search, best first.
+    candidates: every stored checkpoint of the search, best first
+    (`Storage.ensemble_candidates`: under `result` "last", by trial, each trial's
+    last checkpoint first). A trial's member for top_k, seeds and the greedy
+    library is its first candidate: its best checkpoint, or its last one; with
+    "best" the greedy library may also hold several checkpoints of one trial.
     """
-    library = [load(c) for c in candidates[: library_size if kind == "greedy" else 1]]
+    ranked = candidates if result == "best" else _best_per_trial(candidates)
+    library = [load(c) for c in ranked[: library_size if kind == "greedy" else 1]]
     per_configuration: list[Member] = []
     best_trial: list[Member] = []
     seeds: list[Member] = []

@@ -14,6 +14,7 @@ from api.figure_schemas import CurveListPublic, CurvePublic, SearchPointsPublic,
 from api.figures import search_points, timeline
 from api.schemas import MAX_ID, ErrorPublic
 from hpsearch.db.convert import utc_now
+from hpsearch.db.records import result_accuracy
 
 __all__ = ["router"]
 
@@ -52,9 +53,11 @@ def get_curves(
     storage: StorageDep,
     top: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> Response:
-    """Validation accuracy per epoch of the `top` trials with the best validation accuracy."""
-    best = storage.best_trials(search_id, limit=top, order_by="best_val_accuracy")
-    best = [trial for trial in best if trial.best_val_accuracy is not None]
+    """Validation accuracy per epoch of the `top` trials with the best results (the
+    search's `result`: best or last epoch)."""
+    result = storage.get_search(search_id).result
+    best = storage.best_trials(search_id, limit=top)
+    best = [trial for trial in best if result_accuracy(trial, result) is not None]
     curves = storage.validation_curves([trial.id for trial in best])
     body = [
         CurvePublic(

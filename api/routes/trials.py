@@ -28,7 +28,10 @@ router = APIRouter(
 SearchId = Annotated[int, Path(ge=1, le=MAX_ID, description="a search id")]
 TrialId = Annotated[int, Path(ge=1, le=MAX_ID, description="a trial id")]
 TrialStatus = Literal["queued", "running", "completed", "diverged", "failed", "cancelled"]
-Ordering = Literal["best_val_accuracy", "last_epoch", "finished_at", "started_at", "index"]
+Ordering = Literal[
+    "result", "best_val_accuracy", "last_val_accuracy", "last_epoch", "finished_at",
+    "started_at", "index",
+]  # fmt: skip
 CHUNK_BYTES = 1 << 16
 RENDERED_DETAILS = 512  # finished trials' rendered details kept per app
 
@@ -41,18 +44,20 @@ def list_trials(
         list[TrialStatus] | None, Query(description="repeat to allow several")
     ] = None,
     stage: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
-    order_by: Ordering = "best_val_accuracy",
+    order_by: Ordering = "result",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[TrialPublic]:
-    """The search's trials, best first by `order_by` (best validation accuracy by default).
+    """The search's trials, best first by `order_by`: by default "result", each trial's
+    result under the search's `result` (its best or its last epoch's validation accuracy).
 
     Trials with no value for the ordering come last; ties break on trial id.
     """
+    result = storage.get_search(search_id).result
     trials = storage.best_trials(
         search_id, limit=limit, offset=offset, status=status, stage=stage, order_by=order_by
     )
-    return [trial_public(trial) for trial in trials]
+    return [trial_public(trial, result) for trial in trials]
 
 
 @router.get(
@@ -125,7 +130,8 @@ def _rendered_of(request: Request) -> _RenderedCache:
 @router.post("/trials/{trial_id}/cancel")
 def cancel_trial(trial_id: TrialId, storage: StorageDep) -> TrialPublic:
     """Cancel a queued trial now, or ask a running one to stop; finished trials stay."""
-    return trial_public(storage.request_cancel_trial(trial_id))
+    trial = storage.request_cancel_trial(trial_id)
+    return trial_public(trial, storage.get_search(trial.search_id).result)
 
 
 @router.post("/trials/{trial_id}/requeue")
@@ -133,7 +139,7 @@ def requeue_trial(trial_id: TrialId, storage: StorageDep, executor: ExecutorDep)
     """Queue a failed, diverged, cancelled or running trial again (409 when completed)."""
     trial = storage.requeue_trial(trial_id, "requeued via the API")
     executor.enqueue([trial_id])
-    return trial_public(trial)
+    return trial_public(trial, storage.get_search(trial.search_id).result)
 
 
 @router.get(

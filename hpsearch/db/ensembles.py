@@ -19,14 +19,21 @@ from sqlalchemy.orm import Session
 
 from hpsearch.db.base import StoreBase
 from hpsearch.db.clock import database_now
-from hpsearch.db.convert import check_positive, finite_or_none, json_safe, to_record, utc_now
+from hpsearch.db.convert import (
+    check_choice,
+    check_positive,
+    finite_or_none,
+    json_safe,
+    to_record,
+    utc_now,
+)
 from hpsearch.db.models import CheckpointRow, EnsembleRow, TrialRow, WorkerRow
-from hpsearch.db.records import CandidateCheckpoint, EnsembleRecord
+from hpsearch.db.records import RESULTS, CandidateCheckpoint, EnsembleRecord
 from hpsearch.db.searches import best_trial_id_of
 from hpsearch.ensembles.kinds import Availability, check_request, plan_requests
 from hpsearch.errors import ConflictError
 
-__all__ = ["ENSEMBLE_MAX_ATTEMPTS", "EnsembleStore", "configuration_key"]
+__all__ = ["ENSEMBLE_MAX_ATTEMPTS", "EnsembleStore", "candidate_order", "configuration_key"]
 
 ENSEMBLE_MAX_ATTEMPTS = 3
 
@@ -50,8 +57,9 @@ class EnsembleStore(StoreBase):
         number of the search's seed trials, if it has one.
         """
         with self._write() as session:
-            self._search_row(session, search_id, lock=True)
-            resolved = check_request(kind, size, _availability(session, search_id, seed_stage))
+            row = self._search_row(session, search_id, lock=True)
+            available = _availability(session, search_id, seed_stage, row.result)
+            resolved = check_request(kind, size, available)
             (record,) = _add_ensembles(session, search_id, [(kind, resolved)])
             return record
 
@@ -73,17 +81,17 @@ class EnsembleStore(StoreBase):
             if row.status != "running":
                 return []
             row.status, row.finished_at = "completed", utc_now()
-            row.best_trial_id = session.scalar(best_trial_id_of(search_id))
+            row.best_trial_id = session.scalar(best_trial_id_of(search_id, row.result))
             if reason is not None:
                 row.reason = reason
-            available = _availability(session, search_id, seed_stage)
+            available = _availability(session, search_id, seed_stage, row.result)
             return _add_ensembles(session, search_id, plan_requests(list(requests), available))
 
     def ensemble_availability(self, search_id: int, seed_stage: int | None) -> Availability:
         """What the search stored, for `kinds.check_request` (see `request_ensemble`)."""
         with self._read() as session:
-            self._search_row(session, search_id)
-            return _availability(session, search_id, seed_stage)
+            row = self._search_row(session, search_id)
+            return _availability(session, search_id, seed_stage, row.result)
 
     def get_ensemble(self, ensemble_id: int) -> EnsembleRecord:
         with self._read() as session:
@@ -208,7 +216,7 @@ class EnsembleStore(StoreBase):
     def ensemble_candidates(
         self, search_id: int, limit: int | None = None, trial_ids: Sequence[int] | None = None
     ) -> list[CandidateCheckpoint]:
-        """The search's stored checkpoints, best validation accuracy first (ties: newest)."""
+        """The search's stored checkpoints, best first (`candidate_order`)."""
         query = (
             select(
                 CheckpointRow.id,
@@ -222,14 +230,14 @@ class EnsembleStore(StoreBase):
             )
             .join(TrialRow, TrialRow.id == CheckpointRow.trial_id)
             .where(TrialRow.search_id == search_id)
-            .order_by(CheckpointRow.val_accuracy.desc().nulls_last(), CheckpointRow.id.desc())
         )
         if trial_ids is not None:
             query = query.where(CheckpointRow.trial_id.in_(list(trial_ids)))
         if limit is not None:
             query = query.limit(check_positive(limit, "limit"))
         with self._read() as session:
-            self._search_row(session, search_id)
+            result = self._search_row(session, search_id).result
+            query = query.order_by(*candidate_order(result))
             return [CandidateCheckpoint(*row) for row in session.execute(query).all()]
 
     def trials_of_stage(self, search_id: int, stage: int) -> list[tuple[int, str]]:
@@ -260,13 +268,28 @@ def _add_ensembles(
     return [to_record(EnsembleRecord, row) for row in rows]
 
 
-def _availability(session: Session, search_id: int, seed_stage: int | None) -> Availability:
+def candidate_order(result: str) -> tuple[Any, ...]:
+    """The order of a search's checkpoints, best first, under its `result`.
+
+    "best": by the checkpoint's validation accuracy (ties: newest). "last": by
+    its trial's last_val_accuracy (ties: lower trial id), and within a trial
+    latest epoch first, so each trial's first checkpoint is its last one.
+    """
+    if check_choice(result, RESULTS, "result") == "last":
+        return (TrialRow.last_val_accuracy.desc().nulls_last(), TrialRow.id,
+                CheckpointRow.epoch.desc())  # fmt: skip
+    return CheckpointRow.val_accuracy.desc().nulls_last(), CheckpointRow.id.desc()
+
+
+def _availability(
+    session: Session, search_id: int, seed_stage: int | None, result: str
+) -> Availability:
     """What the search stored, counted from its checkpoint rows (`kinds.Availability`)."""
     query = (
         select(CheckpointRow.trial_id, TrialRow.params, TrialRow.stage, TrialRow.status)
         .join(TrialRow, TrialRow.id == CheckpointRow.trial_id)
         .where(TrialRow.search_id == search_id)
-        .order_by(CheckpointRow.val_accuracy.desc().nulls_last(), CheckpointRow.id.desc())
+        .order_by(*candidate_order(result))
     )
     rows = session.execute(query).all()
     if not rows:

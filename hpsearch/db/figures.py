@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from hpsearch.db.base import StoreBase
 from hpsearch.db.models import EpochMetricRow, SearchRow, StageRow, TrialRow, UTCDateTime
+from hpsearch.db.searches import result_column
 from hpsearch.errors import NotFoundError
 
 __all__ = ["FigureQueries", "TrialPoint", "WorkerSpan"]
@@ -33,6 +34,7 @@ class TrialPoint:
     status: str
     params: dict[str, Any]
     best_val_accuracy: float | None
+    result_val_accuracy: float | None  # under the search's `result` (best or last epoch)
     last_epoch: int | None
     worker_id: str | None
     started_at: datetime | None
@@ -50,36 +52,50 @@ class WorkerSpan:
     last_end: datetime
 
 
-_POINT_COLUMNS = (
-    TrialRow.id.label("trial_id"),
-    TrialRow.stage,
-    TrialRow.status,
-    TrialRow.params,
-    TrialRow.best_val_accuracy,
-    TrialRow.last_epoch,
-    TrialRow.worker_id,
-    TrialRow.started_at,
-    TrialRow.finished_at,
-)
+def _point_columns(result: str, params: bool = True) -> list[Any]:
+    """TrialPoint's columns (all but params without `params`)."""
+    return [
+        TrialRow.id.label("trial_id"),
+        TrialRow.stage,
+        TrialRow.status,
+        *([TrialRow.params] if params else []),
+        TrialRow.best_val_accuracy,
+        result_column(result).label("result_val_accuracy"),
+        TrialRow.last_epoch,
+        TrialRow.worker_id,
+        TrialRow.started_at,
+        TrialRow.finished_at,
+    ]
 
 
 class FigureQueries(StoreBase):
     def trial_points(self, search_id: int) -> list[TrialPoint]:
         """The search's trials in id order; NotFoundError for a missing search."""
-        query = select(*_POINT_COLUMNS).where(TrialRow.search_id == search_id)
         with self._read_core() as connection:
-            _require_search(connection, search_id)
+            query = select(*_point_columns(_result_of(connection, search_id)))
+            query = query.where(TrialRow.search_id == search_id)
             rows = connection.execute(query.order_by(TrialRow.id)).all()
         return [TrialPoint(**row._mapping) for row in rows]
 
     def sampled_points(self, search_id: int, max_points: int) -> tuple[int, list[TrialPoint]]:
         """(how many trials the search has, at most `max_points` of them in id order): the
-        best quarter by best validation accuracy (unscored last), then an even spread of the
-        rest by id (positions ceil(k * n / m) of the n others, k < m = the places left).
-        All of them when they fit. Picked in SQL: only the kept rows leave the database."""
+        best quarter by result (the search's `result`: best or last epoch's validation
+        accuracy; unscored last), then an even spread of the rest by id (positions
+        ceil(k * n / m) of the n others, k < m = the places left). All of them when they
+        fit. Picked in SQL: only the kept rows leave the database."""
+        with self._read_core() as connection:
+            result = _result_of(connection, search_id)
+            total, query = self._sampled(search_id, max_points, result)
+            count = connection.execute(total).scalar_one()
+            rows = connection.execute(query).all()
+        return int(count), [TrialPoint(**row._mapping) for row in rows]
+
+    @staticmethod
+    def _sampled(search_id: int, max_points: int, result: str) -> tuple[Any, Any]:
+        """The count query and the kept rows' query of `sampled_points`."""
         best = max_points // 4
         spread = max_points - best
-        accuracy = TrialRow.best_val_accuracy
+        accuracy = result_column(result)
         ranked = (
             select(
                 TrialRow.id,
@@ -111,29 +127,22 @@ class FigureQueries(StoreBase):
             select(others.c.id).where(opens_a_run),
         )
         query = (
-            select(*_POINT_COLUMNS)
+            select(*_point_columns(result))
             .where(TrialRow.search_id == search_id, TrialRow.id.in_(kept.scalar_subquery()))
             .order_by(TrialRow.id)
         )
-        count = select(func.count()).where(TrialRow.search_id == search_id)
-        with self._read_core() as connection:
-            _require_search(connection, search_id)
-            total = connection.execute(count).scalar_one()
-            rows = connection.execute(query).all()
-        return int(total), [TrialPoint(**row._mapping) for row in rows]
+        return select(func.count()).where(TrialRow.search_id == search_id), query
 
     def recent_trials(self, search_id: int, limit: int) -> list[TrialPoint]:
         """The `limit` most recently started trials of the search (parameters left empty),
         oldest first."""
-        columns = [*_POINT_COLUMNS[:3], *_POINT_COLUMNS[4:]]
-        query = (
-            select(*columns)
-            .where(TrialRow.search_id == search_id, TrialRow.started_at.is_not(None))
-            .order_by(TrialRow.started_at.desc(), TrialRow.id.desc())
-            .limit(limit)
-        )
         with self._read_core() as connection:
-            _require_search(connection, search_id)
+            query = (
+                select(*_point_columns(_result_of(connection, search_id), params=False))
+                .where(TrialRow.search_id == search_id, TrialRow.started_at.is_not(None))
+                .order_by(TrialRow.started_at.desc(), TrialRow.id.desc())
+                .limit(limit)
+            )
             rows = connection.execute(query).all()
         return [TrialPoint(**row._mapping, params={}) for row in reversed(rows)]
 
@@ -210,7 +219,7 @@ class FigureQueries(StoreBase):
             StageRow.search_id == search_id
         )
         with self._read_core() as connection:
-            _require_search(connection, search_id)
+            _result_of(connection, search_id)
             count, id_sum, last = connection.execute(completed).one()
             stage_count, top_stage = connection.execute(stages).one()
         finished = last.isoformat() if last is not None else "-"
@@ -235,6 +244,9 @@ class FigureQueries(StoreBase):
         return curves
 
 
-def _require_search(connection: Connection, search_id: int) -> None:
-    if connection.execute(select(SearchRow.id).where(SearchRow.id == search_id)).first() is None:
+def _result_of(connection: Connection, search_id: int) -> str:
+    """The search's `result`; NotFoundError for a missing search."""
+    result = connection.execute(select(SearchRow.result).where(SearchRow.id == search_id)).scalar()
+    if result is None:
         raise NotFoundError(f"search {search_id!r} does not exist")
+    return str(result)

@@ -71,8 +71,8 @@ class MetricStore(StoreBase):
         an optional JSON `stats` dict. Recording the same epoch again with the
         same values is a no-op (retry-safe); different values raise
         ConflictError, as does a trial not running under `worker_id`. The
-        trial's best_val_accuracy, last_epoch and heartbeat move in the same
-        transaction.
+        trial's best_val_accuracy, last_epoch, last_val_accuracy and heartbeat
+        move in the same transaction.
         """
         check_non_negative(epoch, "epoch")
         values = _epoch_values(trial_id, epoch, metrics) | {"created_at": utc_now()}
@@ -194,7 +194,8 @@ class MetricStore(StoreBase):
     def discard_epochs_after(self, trial_id: int, worker_id: str, epoch: int) -> int:
         """Delete the trial's epochs after `epoch` (to resume from an older checkpoint).
 
-        Recomputes best_val_accuracy and last_epoch; returns how many rows went.
+        Recomputes best_val_accuracy, last_epoch and last_val_accuracy; returns
+        how many rows went.
         """
         with self._write() as session:
             trial = self._owned_trial(session, trial_id, worker_id)
@@ -209,6 +210,11 @@ class MetricStore(StoreBase):
                 )
             ).one()
             trial.best_val_accuracy, trial.last_epoch = kept[0], kept[1]
+            trial.last_val_accuracy = session.scalar(
+                select(EpochMetricRow.val_accuracy).where(
+                    EpochMetricRow.trial_id == trial_id, EpochMetricRow.epoch == kept[1]
+                )
+            )
             return int(getattr(result, "rowcount", 0) or 0)
 
     def trial_curves(self, trial_id: int) -> list[EpochRecord]:

@@ -95,6 +95,8 @@ class SearchRow(Base):
     concurrency: Mapped[int] = mapped_column(Integer)
     best_trial_id: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
+    # Which epoch of a trial is its result: "best" (validation) or "last" (the spec's `result`).
+    result: Mapped[str] = mapped_column(String(8), server_default="best")
 
 
 class StageRow(Base):
@@ -138,6 +140,7 @@ class TrialRow(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     best_val_accuracy: Mapped[float | None] = mapped_column(Float)
+    last_val_accuracy: Mapped[float | None] = mapped_column(Float)  # of epoch last_epoch
     last_epoch: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     failure_kind: Mapped[str | None] = mapped_column(String(16))
@@ -145,6 +148,7 @@ class TrialRow(Base):
 
 
 Index("ix_trials_search_best", TrialRow.search_id, TrialRow.best_val_accuracy.desc())
+Index("ix_trials_search_last", TrialRow.search_id, TrialRow.last_val_accuracy.desc())
 
 
 class EpochMetricRow(Base):

@@ -18,6 +18,7 @@ from hpsearch.db.convert import (
 )
 from hpsearch.db.models import SearchRow, StageRow, TrialRow
 from hpsearch.db.records import (
+    RESULTS,
     SEARCH_TRANSITIONS,
     TRIAL_STATUSES,
     SearchRecord,
@@ -26,7 +27,7 @@ from hpsearch.db.records import (
     TrialRecord,
     TrialView,
 )
-from hpsearch.db.searches import best_trial_id_of
+from hpsearch.db.searches import best_trial_id_of, result_column
 from hpsearch.errors import NotFoundError
 
 __all__ = ["TRIAL_ORDERINGS", "TrialQueries"]
@@ -41,15 +42,19 @@ _VIEW_COLUMNS = (
     TrialRow.status,
     TrialRow.params,
     TrialRow.best_val_accuracy,
+    TrialRow.last_val_accuracy,
     TrialRow.last_epoch,
     TrialRow.parent_trial_id,
 )
 
 MAX_PAGE = 1000
 # Leaderboard orderings: name -> (column, descending). Ties break on trial id.
+# "result" is the search's result column (`result_column`: best or last epoch's accuracy).
 TRIAL_ORDERINGS: Mapping[str, tuple[Any, bool]] = MappingProxyType(
     {
+        "result": (None, True),
         "best_val_accuracy": (TrialRow.best_val_accuracy, True),
+        "last_val_accuracy": (TrialRow.last_val_accuracy, True),
         "last_epoch": (TrialRow.last_epoch, True),
         "finished_at": (TrialRow.finished_at, True),
         "started_at": (TrialRow.started_at, False),
@@ -77,23 +82,25 @@ class TrialQueries(StoreBase):
     def search_snapshot(self, search_id: int) -> SearchSnapshot:
         """`get_search`, `list_stages` and `search_state` in one read transaction
         (what the master's `advance` reads; Core queries, no ORM objects)."""
-        best = best_trial_id_of(search_id).scalar_subquery()
+        running_best = [  # one round trip: the running best under either result
+            best_trial_id_of(search_id, result).scalar_subquery().label(f"best_{result}")
+            for result in RESULTS
+        ]
         with self._read_core() as connection:
             search = connection.execute(
-                select(*_SEARCHES.c, best.label("running_best")).where(_SEARCHES.c.id == search_id)
+                select(*_SEARCHES.c, *running_best).where(_SEARCHES.c.id == search_id)
             ).first()
             if search is None:
                 raise NotFoundError(f"search {search_id!r} does not exist")
+            values = {column.name: search._mapping[column.name] for column in _SEARCHES.c}
+            if values["best_trial_id"] is None and SEARCH_TRANSITIONS[values["status"]]:
+                values["best_trial_id"] = search._mapping[f"best_{values['result']}"]
             stages = connection.execute(
                 select(*(_STAGES.c[f.name] for f in fields(StageRecord)))
                 .where(_STAGES.c.search_id == search_id)
                 .order_by(_STAGES.c.stage)
             ).all()
             trials = connection.execute(_views_of(search_id)).all()
-        values = dict(search._mapping)
-        running_best = values.pop("running_best")
-        if values["best_trial_id"] is None and SEARCH_TRANSITIONS[values["status"]]:
-            values["best_trial_id"] = running_best
         return SearchSnapshot(
             search=SearchRecord(**values),
             stages=[StageRecord(**row._mapping) for row in stages],
@@ -138,21 +145,23 @@ class TrialQueries(StoreBase):
         offset: int = 0,
         status: str | Collection[str] | None = None,
         stage: int | None = None,
-        order_by: str = "best_val_accuracy",
+        order_by: str = "result",
     ) -> list[TrialRecord]:
-        """A page of the search's trials, best first by `order_by` (see TRIAL_ORDERINGS).
+        """A page of the search's trials, best first by `order_by` (see TRIAL_ORDERINGS;
+        "result": by the search's `result`, its trials' best or last epoch).
 
         Trials without a value for the ordering come last; ties break on id.
         """
+        check_choice(order_by, TRIAL_ORDERINGS, "order_by")
         query = select(TrialRow).where(TrialRow.search_id == search_id)
         query = query.where(*_trial_filters(status, stage))
-        query = query.order_by(_ordering(order_by), TrialRow.id)
         check_positive(limit, "limit")
         if limit > MAX_PAGE:
             raise ValueError(f"limit must be at most {MAX_PAGE}; got {limit}")
         query = query.limit(limit).offset(check_non_negative(offset, "offset"))
         with self._read() as session:
-            self._search_row(session, search_id)
+            result = self._search_row(session, search_id).result
+            query = query.order_by(_ordering(order_by, result), TrialRow.id)
             return [to_record(TrialRecord, row) for row in session.scalars(query).all()]
 
 
@@ -182,6 +191,8 @@ def _trial_filters(
     return filters
 
 
-def _ordering(order_by: str) -> ColumnElement[Any]:
-    column, descending = TRIAL_ORDERINGS[check_choice(order_by, TRIAL_ORDERINGS, "order_by")]
+def _ordering(order_by: str, result: str) -> ColumnElement[Any]:
+    column, descending = TRIAL_ORDERINGS[order_by]
+    if order_by == "result":
+        column = result_column(result)
     return column.desc().nulls_last() if descending else column.asc().nulls_last()

@@ -16,6 +16,7 @@ __all__ = [
     "ENSEMBLE_STATUSES",
     "FAILURE_KINDS",
     "FINISHED_TRIAL_STATUSES",
+    "RESULTS",
     "RETRY_BUDGETS",
     "SEARCH_STATUSES",
     "SEARCH_TRANSITIONS",
@@ -34,6 +35,7 @@ __all__ = [
     "TrialRecord",
     "TrialView",
     "WorkerRecord",
+    "result_accuracy",
 ]
 
 SEARCH_STATUSES = ("running", "paused", "completed", "cancelled", "failed")
@@ -54,6 +56,8 @@ RETRY_BUDGETS: Mapping[str, int] = MappingProxyType(
     {"infrastructure": 3, "oom": 1, "divergence": 0, "cancel": 0, "error": 0}
 )
 DEFAULT_MAX_ATTEMPTS = 1 + max(RETRY_BUDGETS.values())
+# Which epoch of a trial is its result (a search's `result`): its best by validation, or its last.
+RESULTS = ("best", "last")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class SearchRecord:
     concurrency: int
     best_trial_id: int | None
     reason: str | None
+    result: str  # "best" | "last": which epoch of a trial is its result
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ class TrialRecord:
     started_at: datetime | None
     finished_at: datetime | None
     best_val_accuracy: float | None
+    last_val_accuracy: float | None
     last_epoch: int | None
     error: str | None
     failure_kind: str | None
@@ -143,8 +149,14 @@ class TrialView:
     status: str
     params: dict[str, Any]
     best_val_accuracy: float | None
+    last_val_accuracy: float | None
     last_epoch: int | None
     parent_trial_id: int | None
+
+
+def result_accuracy(trial: TrialRecord | TrialView, result: str) -> float | None:
+    """The validation accuracy that is the trial's result under the search's `result`."""
+    return trial.last_val_accuracy if result == "last" else trial.best_val_accuracy
 
 
 @dataclass(frozen=True)

@@ -18,20 +18,33 @@ from hpsearch.db.convert import (
     utc_now,
 )
 from hpsearch.db.models import SearchRow, StageRow, TrialRow
-from hpsearch.db.records import SEARCH_STATUSES, SEARCH_TRANSITIONS, SearchRecord, StageRecord
+from hpsearch.db.records import (
+    RESULTS,
+    SEARCH_STATUSES,
+    SEARCH_TRANSITIONS,
+    SearchRecord,
+    StageRecord,
+)
 from hpsearch.errors import ConflictError
 
-__all__ = ["SearchStore", "best_trial_id_of"]
+__all__ = ["SearchStore", "best_trial_id_of", "result_column"]
 
 MAX_SEED = 2**63 - 1
 
 
-def best_trial_id_of(search_id: Any) -> Select[int]:
-    """The id of the search's trial with the highest best_val_accuracy (ties: lowest id)."""
+def result_column(result: str) -> Any:
+    """The trials' column holding their result under a search's `result` ("best" | "last")."""
+    check_choice(result, RESULTS, "result")
+    return TrialRow.last_val_accuracy if result == "last" else TrialRow.best_val_accuracy
+
+
+def best_trial_id_of(search_id: Any, result: str) -> Select[int]:
+    """The id of the search's trial with the highest result (`result_column`; ties: lowest id)."""
+    column = result_column(result)
     return (
         select(TrialRow.id)
-        .where(TrialRow.search_id == search_id, TrialRow.best_val_accuracy.is_not(None))
-        .order_by(TrialRow.best_val_accuracy.desc(), TrialRow.id)
+        .where(TrialRow.search_id == search_id, column.is_not(None))
+        .order_by(column.desc(), TrialRow.id)
         .limit(1)
     )
 
@@ -44,8 +57,10 @@ class SearchStore(StoreBase):
         seed: int,
         budget_epochs: int | None = None,
         concurrency: int = 1,
+        result: str = "best",
     ) -> SearchRecord:
-        """Store a new search in status `running`."""
+        """Store a new search in status `running`; `result`: which epoch of each trial
+        ranks it ("best" by validation accuracy, or "last")."""
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise ValueError(f"name must be 1 to 200 characters; got {name!r}")
         if not isinstance(spec, Mapping):
@@ -55,6 +70,7 @@ class SearchStore(StoreBase):
         if budget_epochs is not None:
             check_positive(budget_epochs, "budget_epochs")
         check_positive(concurrency, "concurrency")
+        check_choice(result, RESULTS, "result")
         row = SearchRow(
             name=name,
             spec=json_safe(spec, "spec"),
@@ -63,6 +79,7 @@ class SearchStore(StoreBase):
             created_at=utc_now(),
             budget_epochs=budget_epochs,
             concurrency=concurrency,
+            result=result,
         )
         with self._write() as session:
             session.add(row)
@@ -104,7 +121,7 @@ class SearchStore(StoreBase):
                 row.status = status
                 if not SEARCH_TRANSITIONS[status]:
                     row.finished_at = utc_now()
-                    row.best_trial_id = session.scalar(best_trial_id_of(search_id))
+                    row.best_trial_id = session.scalar(best_trial_id_of(search_id, row.result))
             if reason is not None:
                 row.reason = reason
             session.flush()
@@ -166,5 +183,5 @@ class SearchStore(StoreBase):
         """The record; while a search runs, best_trial_id is computed from its trials."""
         best = row.best_trial_id
         if best is None and SEARCH_TRANSITIONS[row.status]:
-            best = session.scalar(best_trial_id_of(row.id))
+            best = session.scalar(best_trial_id_of(row.id, row.result))
         return to_record(SearchRecord, row, best_trial_id=best)

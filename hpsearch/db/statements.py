@@ -64,18 +64,22 @@ CLAIM = (
 
 
 def _progress(end: bool) -> Any:
-    """Raise last_epoch / best_val_accuracy, beat, and (with `end`) end the attempt."""
+    """Raise last_epoch / best_val_accuracy, set last_val_accuracy (the accuracy of
+    epoch last_epoch), beat, and (with `end`) end the attempt. Every SET expression
+    reads the row as it was before the UPDATE (PostgreSQL and SQLite alike)."""
     epoch = bindparam("epoch", type_=Integer)
     # Typed in SQL: PostgreSQL cannot infer the type of a NULL in "IS NOT NULL".
     accuracy = sql_cast(bindparam("accuracy", type_=Float), Float)
     best = TRIALS.c.best_val_accuracy
     higher = and_(accuracy.is_not(None), or_(best.is_(None), best < accuracy))
+    latest = or_(TRIALS.c.last_epoch.is_(None), TRIALS.c.last_epoch <= epoch)
     values: dict[str, Any] = {
         "last_epoch": case(
             (or_(TRIALS.c.last_epoch.is_(None), TRIALS.c.last_epoch < epoch), epoch),
             else_=TRIALS.c.last_epoch,
         ),
         "best_val_accuracy": case((higher, accuracy), else_=best),
+        "last_val_accuracy": case((latest, accuracy), else_=TRIALS.c.last_val_accuracy),
         "heartbeat_at": db_now(),
     }
     if end:

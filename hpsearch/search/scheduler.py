@@ -78,7 +78,8 @@ IN_FLIGHT = frozenset({"queued", "running"})
 
 @dataclass(frozen=True)
 class TrialView:
-    """One trial as the master knows it; `val_accuracy` is its best so far."""
+    """One trial as the master knows it; `val_accuracy` is its result so far (its best
+    epoch's validation accuracy, or its last epoch's: the spec's `result`)."""
 
     trial_id: int | None
     stage: int

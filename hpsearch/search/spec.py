@@ -8,6 +8,7 @@
     asynchronous = true          # ASHA-style promotion; false = stage by stage (the notes)
     eta = 3.0                    # asynchronous promotion keeps the top 1/eta
     sanity_gate = false          # true: the notes' checks on the smallest and largest nets first
+    result = "best"              # a trial's result: its best-validation epoch, or "last" epoch
     widen_on_border = true
     border_fraction = 0.1
 
@@ -40,6 +41,12 @@ Stage k's promotion slots (indexes 0..P-1) continue trials of stage k-1 from
 their checkpoints to `epochs` total; its sample slots (P..trials-1) are new
 samples in the refined space. "resample": P = 0; "promote": P = trials;
 "both": P = min(trials, keep count of stage k-1).
+
+`result` says which epoch of a trial is its result, everywhere trials are
+ranked (promotions, refinement and border checks, the leaderboard, the best
+trial of the search, the ensembles' members): "best", its epoch of highest
+validation accuracy (and that checkpoint); "last", its last epoch's validation
+accuracy (and its last checkpoint), for a schedule whose end is the model meant.
 """
 
 from __future__ import annotations
@@ -119,6 +126,7 @@ class SearchSpec(StrictModel):
     asynchronous: bool = True
     eta: float = Field(3.0, gt=1.0, le=100.0)
     sanity_gate: bool = False
+    result: Literal["best", "last"] = "best"
     widen_on_border: bool = True
     border_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     ensembles: EnsembleSpec = Field(default_factory=EnsembleSpec)

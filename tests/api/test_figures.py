@@ -27,7 +27,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def point(trial_id: int, accuracy: float | None, **changes: object) -> TrialPoint:
     fields: dict[str, object] = {
         "trial_id": trial_id, "stage": 0, "status": "completed", "params": {"lr": trial_id * 0.1},
-        "best_val_accuracy": accuracy, "last_epoch": 1, "worker_id": "w1",
+        "best_val_accuracy": accuracy, "result_val_accuracy": accuracy, "last_epoch": 1,
+        "worker_id": "w1",
         "started_at": None, "finished_at": None,
     }  # fmt: skip
     fields.update(changes)

@@ -46,6 +46,7 @@ INVALID = [
     ("space:optimizer.nope", {"kind": "uniform", "low": 0, "high": 1}, "optimizer.nope"),
     ("base.model.activation", "swish", "activation"),
     ("budget_epochs", 1, "budget_epochs"),
+    ("result", "worst", "result"),
     ("name", "bad\u0000name", "name"),
     ("base.data", {"source": "npz", "path": "missing.npz"}, "missing.npz"),
 ]

@@ -101,6 +101,8 @@ LR = "space/optimizer.learning_rate"
             ["space.model.depth", "int"],
         ),
         (mutate("sampler", "bayes"), ["sampler"]),
+        (mutate("result", "worst"), ["result", "'best' or 'last'"]),
+        (mutate("result", 3), ["result", "'best' or 'last'"]),
         (mutate("colour", "red"), ["colour", "Extra inputs"]),
         (mutate("concurrency", 0), ["concurrency"]),
     ],
@@ -192,6 +194,19 @@ def test_a_fixed_depth_is_a_one_value_choice() -> None:
     params = {"model.depth": 2, "model.hidden_sizes.1": 10, "model.keep_prob": 0.5}
     assert spec.search_space.contains({**params, "optimizer.learning_rate": 0.01})
     assert trial_config(spec, params).model.hidden_sizes == [32, 10]
+
+
+@pytest.mark.parametrize("form", ["json", "toml"])
+def test_the_result_setting_round_trips_and_defaults_to_best(form: str, tmp_path: Path) -> None:
+    assert parse_search_spec(valid()).result == "best"
+    raw = {**valid(), "result": "last", "budget_epochs": 30}
+    del raw["stages"]  # (the tiny TOML writer has no arrays of tables)
+    spec = parse_search_spec(raw)
+    dumped = spec.model_dump(mode="json", exclude_none=True)
+    path = tmp_path / f"spec.{form}"
+    path.write_text(json.dumps(dumped) if form == "json" else _to_toml(dumped))
+    again = load_search_spec(path)
+    assert again.result == "last" and again == spec
 
 
 @pytest.mark.parametrize("form", ["json", "toml"])

@@ -37,7 +37,7 @@ export function show(detail) {
   const budget = detail.budget_epochs ? ` of ${detail.budget_epochs}` : "";
   document.getElementById("search-progress").textContent =
     `${p.epochs_trained}${budget} epochs trained, ${p.total} trials (${p.completed} completed, ` +
-    `${p.running} running, ${p.queued} queued)`;
+    `${p.running} running, ${p.queued} queued); a trial's result: its ${detail.result} epoch`;
   for (const [action, states] of Object.entries(ALLOWED)) {
     document.getElementById(action).disabled = !states.includes(detail.status);
   }

@@ -1,9 +1,10 @@
 // The leaderboard: GET /searches/{id}/trials, sortable by column, filtered by stage and
-// status, paginated, best first by default.
+// status, paginated, best result first by default (the search's `result`: each trial's
+// best or last epoch).
 import { el, fmt, getJSON, when } from "./common.js";
 
 const PAGE = 20;
-const state = { searchId: null, order: "best_val_accuracy", offset: 0, stage: "", status: "" };
+const state = { searchId: null, order: "result", offset: 0, stage: "", status: "" };
 
 function params(trial) {
   return Object.entries(trial.params)
@@ -18,7 +19,7 @@ function row(trial) {
     el("td", {}, el("a", { href: `/ui/trials/${trial.id}`, text: String(trial.id) })),
     el("td", { text: String(trial.stage) }),
     el("td", { text: trial.status }),
-    el("td", { text: fmt(trial.best_val_accuracy) }),
+    el("td", { text: fmt(trial.result_val_accuracy) }),
     el("td", { text: `${trial.last_epoch ?? 0} / ${trial.epochs}` }),
     el("td", { text: params(trial) }),
     el("td", { text: when(trial.started_at) }),

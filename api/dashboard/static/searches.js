@@ -24,7 +24,7 @@ function trialStates(progress) {
 async function bestAccuracy(search) {
   if (search.best_trial_id === null) return null;
   const { data } = await getJSON(`/searches/${search.id}`);
-  return data.best_trial ? data.best_trial.best_val_accuracy : null;
+  return data.best_trial ? data.best_trial.result_val_accuracy : null;
 }
 
 async function render({ data: searches }) {

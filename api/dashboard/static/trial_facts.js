@@ -8,6 +8,7 @@ export function show(list, checkpoints, trial) {
     ["attempts", `${trial.attempts} of ${trial.max_attempts}`],
     ["failure", trial.error ? `${trial.failure_kind || "error"}: ${trial.error}` : "—"],
     ["best val. accuracy", fmt(trial.best_val_accuracy)],
+    ["last val. accuracy", fmt(trial.last_val_accuracy)],
     ["epochs", `${trial.epochs_recorded} of ${trial.epochs}`],
     ["worker", trial.worker_id || "—"],
     ["started", when(trial.started_at)],
