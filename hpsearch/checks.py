@@ -4,9 +4,10 @@
   examples, a sample of coordinates from every parameter (biases included),
   dropout under a fixed seed, data loss and regularization checked separately,
   kinks crossed by x±h counted, relative errors reported with the notes' bands.
-- Sanity checks: initial loss ≈ ln(C) (softmax) or C−1 (SVM) at small init
-  without regularization; the loss rises with regularization; a 20-example
-  subset is overfit to 100% training accuracy.
+- Sanity checks (`hpsearch.nn.sanity`): initial loss ≈ ln(C) (softmax) or C−1
+  (SVM) at small init without regularization; at the network's own init at
+  most 20 times that; the loss rises with regularization; a 20-example subset
+  is fit to 100% training accuracy and a tenth of its initial loss.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hpsearch.config import TrainConfig
 from hpsearch.nn.gradcheck import check_data_and_regularization
 from hpsearch.nn.model import MLP
 from hpsearch.nn.sanity import (
+    init_scale_check,
     initial_loss_check,
     overfit_small_subset_check,
     regularization_raises_loss_check,
@@ -44,6 +46,7 @@ def run_checks(config: TrainConfig, data_root: Path, examples: int = 8) -> dict[
     results: dict[str, Any] = {"gradient": _gradient(base, X[:examples], y[:examples], rng)}
     if base.loss in ("softmax", "svm"):
         results["initial_loss"] = asdict(initial_loss_check(base, X[:500], y[:500], rng))
+        results["init_scale"] = asdict(init_scale_check(base, X[:500], y[:500], rng))
     results["regularization"] = asdict(
         regularization_raises_loss_check(base, X[:500], y[:500], rng)
     )

@@ -117,7 +117,7 @@ def print_checks(console: Console, results: dict[str, Any], as_json: bool) -> No
             table.add_row(part, name, "-" if error is None else f"{error:.2e}",
                           str(gradient[part]["kinks_crossed"]))  # fmt: skip
     console.print(table)
-    for key in ("initial_loss", "regularization", "overfit"):
+    for key in ("initial_loss", "init_scale", "regularization", "overfit"):
         if key in results:
             outcome = "[green]pass[/]" if results[key]["passed"] else "[red]FAIL[/]"
             details = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

@@ -7,7 +7,7 @@
     sampler = "random"           # "tpe" (model-based, see `tpe`), or "grid" for comparison
     asynchronous = true          # ASHA-style promotion; false = stage by stage (the notes)
     eta = 3.0                    # asynchronous promotion keeps the top 1/eta
-    sanity_gate = false          # true: the notes' checks on the smallest and largest nets first
+    sanity_gate = true           # the notes' checks on the smallest and largest nets first
     result = "best"              # a trial's result: its best-validation epoch, or "last" epoch
     widen_on_border = true
     border_fraction = 0.1
@@ -125,7 +125,7 @@ class SearchSpec(StrictModel):
     sampler: Literal["random", "grid", "tpe"] = "random"
     asynchronous: bool = True
     eta: float = Field(3.0, gt=1.0, le=100.0)
-    sanity_gate: bool = False
+    sanity_gate: bool = True
     result: Literal["best", "last"] = "best"
     widen_on_border: bool = True
     border_fraction: float = Field(0.1, gt=0.0, lt=0.5)
