@@ -45,6 +45,7 @@ from hpsearch.db.records import (
     TrialRecord,
     result_accuracy,
 )
+from hpsearch.errors import HpsearchError
 from hpsearch.executors import CLAIM_GRACE_S, Executor, make_executor
 from hpsearch.logs import log_event
 from hpsearch.search import (
@@ -197,10 +198,21 @@ def complete_with_ensembles(
 
 def _passes_gate(storage: Storage, spec: SearchSpec, search_id: int) -> bool:
     """The sanity gate before the first stage (`hpsearch.search.gate`); a failure ends
-    the search `failed` with the measured numbers."""
+    the search `failed` with the measured numbers, a gate that cannot run (the data
+    set gone since admission) with its error: never a search left running that every
+    master tick would try again."""
     if not spec.sanity_gate:
         return True
-    result = sanity_gate(spec, get_settings().data_root)
+    try:
+        result = sanity_gate(spec, get_settings().data_root)
+    except Exception as error:
+        message = (
+            str(error) if isinstance(error, HpsearchError) else f"{type(error).__name__}: {error}"
+        )
+        storage.set_search_status(
+            search_id, "failed", reason=f"sanity gate could not run: {message}"
+        )
+        return False
     if result.passed:
         return True
     storage.set_search_status(search_id, "failed", reason=result.reason)

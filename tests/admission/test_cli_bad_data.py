@@ -127,10 +127,10 @@ def test_every_refusal_names_the_field_and_the_file(home: Path) -> None:
     assert_refused(home, "run", npz_spec("data.npz"), "base.data.path: data.npz: X_train")
 
 
-def test_search_whose_trials_all_fail_ends_failed_and_run_exits_1(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The data file vanishes after admission: every trial fails for that one reason."""
+def _run_after_the_data_vanishes(
+    home: Path, monkeypatch: pytest.MonkeyPatch, sanity_gate: bool
+) -> tuple[Any, Any]:
+    """`hpsearch run` of a search whose data file is deleted right after admission."""
     import hpsearch.admission
 
     admit = hpsearch.admission.admit_search
@@ -143,13 +143,32 @@ def test_search_whose_trials_all_fail_ends_failed_and_run_exits_1(
     monkeypatch.setattr(hpsearch.admission, "admit_search", admit_then_delete)
     np.savez(home / "data" / "data.npz", X=features(), y=labels())
     spec_path = home / "spec.json"
-    spec_path.write_text(json.dumps(npz_spec("data.npz")))
+    spec_path.write_text(json.dumps({**npz_spec("data.npz"), "sanity_gate": sanity_gate}))
     result = runner.invoke(app, ["run", str(spec_path), "--workers", "1", "--json"])
-    assert result.exit_code == 1, result.output
     storage = open_storage(f"sqlite:///{home / 'home' / 'hpsearch.db'}")
     (search,) = storage.list_searches()
+    trials = storage.search_state(search.id)
     storage.close()
+    return result, (search, trials)
+
+
+def test_search_whose_trials_all_fail_ends_failed_and_run_exits_1(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the gate, every trial fails for that one reason."""
+    result, (search, _) = _run_after_the_data_vanishes(home, monkeypatch, sanity_gate=False)
+    assert result.exit_code == 1, result.output
     assert search.status == "failed"
     assert search.reason is not None
     assert search.reason.startswith("all 2 trials failed: ")
     assert "data file not found: 'data.npz'" in search.reason
+
+
+def test_a_sanity_gate_that_cannot_load_the_data_fails_the_search_before_any_trial(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, (search, trials) = _run_after_the_data_vanishes(home, monkeypatch, sanity_gate=True)
+    assert result.exit_code == 1, result.output
+    assert search.status == "failed" and trials == []
+    assert search.reason is not None
+    assert search.reason.startswith("sanity gate could not run: data file not found: 'data.npz'")
