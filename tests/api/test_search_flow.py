@@ -78,7 +78,8 @@ def test_launch_run_rank_and_download(client: TestClient, worker: Callable[..., 
 
 def test_cancel_search_and_trial_requeue(client: TestClient, worker: Callable[..., Any]) -> None:
     search = launch(client, tiny_spec(concurrency=1))
-    trials = client.get(f"/searches/{search['id']}/trials").json()
+    # The API's master runs the sanity gate within a tick, then queues stage 0.
+    trials = wait_for(client, f"/searches/{search['id']}/trials", lambda body: len(body) > 0)
     assert [trial["status"] for trial in trials] == ["queued"]
     first = trials[0]["id"]
 
