@@ -376,8 +376,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--first-seed", type=int, default=0,
-                        help="run seeds first-seed .. first-seed + seeds - 1 (split a run "
-                        "across processes; the medians are then over the merged lines)")  # fmt: skip
+                        help="run seeds first-seed .. first-seed + seeds - 1 (to split a "
+                        "run across processes; medians over the merged lines)")  # fmt: skip
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--methods", default=",".join(METHOD_NAMES))
     parser.add_argument("--widths", choices=["auto", "shared", "per-layer"], default="auto")

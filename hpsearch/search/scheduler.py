@@ -266,7 +266,6 @@ class _Plan:
 
     def can_start(self, stage: int) -> bool:
         """Whether `stage` has a slot it could fill now or later (budget allowing)."""
-        spec = self.spec.plan[stage]
         slots = self.spec.promotion_slots(stage)
         unused = (i for i in self.sample_indexes(stage) if i not in self.used[stage])
         if any(self.pays_for(stage, i) for i in unused):
