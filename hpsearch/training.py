@@ -4,7 +4,9 @@ It joins the pieces: prepared data (`hpsearch.data`), the network and trainer
 (`hpsearch.nn`), and checkpoints (`hpsearch.checkpoints`). A checkpoint is
 written after every epoch; it holds the parameters, optimizer and schedule
 state, preprocessing statistics, the configuration, the history and the
-model's input/output sizes, so it resumes a run exactly and predicts on its own.
+model's input/output sizes, so it resumes a run exactly and predicts on its own
+(the history: every epoch's scalars, and the file's own epoch's statistics; see
+`checkpoint_history`).
 
 Seeds: the network's initial weights come from `SeedSequence([seed],
 spawn_key=(2,))`; shuffling and dropout of epoch e from `SeedSequence([seed, e])`
@@ -33,6 +35,7 @@ __all__ = [
     "CheckpointTarget",
     "LoadedModel",
     "build_model",
+    "checkpoint_history",
     "load_model",
     "model_config",
     "prepare",
@@ -137,7 +140,7 @@ def _save(
         preprocessing=dict(prepared.preprocessor.state()),
         ema=state.ema_params,
         config=config.model_dump(mode="json"),
-        history=state.history,
+        history=checkpoint_history(state.history),
         epoch=state.epoch,
         metrics={key: record.get(key) for key in SCALAR_METRICS},
         schedule_state={**state.schedule, "initial_loss": state.initial_loss},
@@ -151,6 +154,23 @@ def _save(
     )
     name = checkpoint_name(record["val_accuracy"], target.stage, target.trial, state.epoch)
     return target.storage.save(target.key_dir, name, checkpoint)
+
+
+def checkpoint_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The history a checkpoint stores: each epoch's scalar values (losses, accuracies,
+    learning rate, iterations, duration), and its own (last) epoch's record whole.
+
+    The statistics of earlier epochs (histograms, update ratios, the loss curve
+    within the epoch) are left out: a search keeps them in its epoch rows (the
+    dashboard's source), and copying them into every later file made a trial's
+    checkpoint writes grow with the square of its epochs (1.5 MB of JSON per
+    file after 243 epochs).
+    """
+    scalars = [
+        {key: value for key, value in record.items() if not isinstance(value, dict | list)}
+        for record in history[:-1]
+    ]
+    return scalars + [dict(record) for record in history[-1:]]
 
 
 def state_from_checkpoint(checkpoint: Checkpoint) -> TrainState:

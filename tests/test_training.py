@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,24 @@ def test_bad_divergence_factor_in_toml_names_the_field(tmp_path: Path) -> None:
         load_train_config(path)
     path.write_text("epochs = 2\ndivergence_factor = 10\n")
     assert load_train_config(path).divergence_factor == 10.0
+
+
+def test_checkpoint_history_holds_each_epochs_scalars_and_its_own_epochs_statistics(
+    tmp_path: Path,
+) -> None:
+    config = fast_sgd_config(epochs=3, optimizer={"rule": "adam", "learning_rate": 1e-2})
+    storage = FileSystemCheckpointStorage(tmp_path / "checkpoints")
+    written: list[str | None] = []
+    _, result = run_training(config, prepare(config, tmp_path),
+                             target=CheckpointTarget(storage, "run"),
+                             on_epoch=lambda record, path: written.append(path))  # fmt: skip
+    assert len(written) == 3 and all(written)
+    full = json.loads(json.dumps(result.history))
+    assert "activation_histograms" in full[0] and "loss_history" in full[0]
+    for epoch, path in enumerate(written, start=1):
+        history = storage.load(str(path)).history
+        assert [record["epoch"] for record in history] == list(range(1, epoch + 1))
+        assert history[-1] == full[epoch - 1]  # its own epoch: the whole record
+        for record, whole in zip(history[:-1], full, strict=False):
+            assert record == {k: v for k, v in whole.items() if not isinstance(v, dict | list)}
+            assert {"train_loss", "val_accuracy", "learning_rate", "iterations"} <= record.keys()
