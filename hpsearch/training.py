@@ -15,6 +15,8 @@ spawn_key=(2,))`; shuffling and dropout of epoch e from `SeedSequence([seed, e])
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,30 +102,107 @@ def run_training(
 
     `on_epoch(record, checkpoint_path)` runs after the epoch's checkpoint is
     written (path relative to the storage root, None without a target).
+    Both run on a writer thread while the next epoch trains (`_EpochWriter`):
+    in epoch order, at most one epoch behind, all done when this returns. An
+    error in either stops training and is raised here. An epoch that ends
+    once `should_stop()` holds (a cancel the previous epoch's commit
+    reported) is not written, and the run ends "stopped".
     `resume` continues from a checkpoint of the same architecture.
     """
     model = build_model(config, prepared)
     state = None if resume is None else state_from_checkpoint(resume)
 
-    def after_epoch(record: dict[str, Any], train_state: TrainState) -> None:
+    def write(record: dict[str, Any], train_state: TrainState) -> None:
         path = None
         if target is not None:
             path = _save(target, config, prepared, record, train_state)
         if on_epoch is not None:
             on_epoch(record, path)
 
-    result = train(
-        model,
-        prepared.X_train,
-        prepared.y_train,
-        prepared.X_val,
-        prepared.y_val,
-        trainer_config(config),
-        on_epoch=after_epoch,
-        should_stop=should_stop,
-        resume=state,
-    )
+    def asked_to_stop() -> bool:
+        return should_stop is not None and should_stop()
+
+    writer = None
+    if target is not None or on_epoch is not None:
+        writer = _EpochWriter(write, asked_to_stop)
+
+    def stop() -> bool:
+        return (writer is not None and writer.halted) or asked_to_stop()
+
+    try:
+        result = train(
+            model,
+            prepared.X_train,
+            prepared.y_train,
+            prepared.X_val,
+            prepared.y_val,
+            trainer_config(config),
+            on_epoch=None if writer is None else writer.submit,
+            should_stop=stop,
+            resume=state,
+        )
+    finally:
+        if writer is not None:
+            writer.join()
+    if writer is not None:
+        writer.raise_failure()
+        if writer.skipped is not None and result.status == "completed":
+            why = f"stop requested before epoch {writer.skipped} was written"
+            result = dataclasses.replace(result, status="stopped", reason=why)
     return model, result
+
+
+class _EpochWriter:
+    """Runs `write(record, state)` for each epoch on a thread of its own, one epoch at a time.
+
+    The trainer hands over an epoch and trains the next one meanwhile: the
+    checkpoint's encoding, its fsyncs and the epoch's commit overlap training
+    instead of adding to it. `submit` first waits for the previous epoch, so
+    writes keep their order and at most one epoch is unwritten. A failure, or
+    `stop_requested()` at hand-over (the epoch is then `skipped`), sets
+    `halted`, which stops the trainer at its next iteration; a failure is
+    raised in the training thread by `submit` or `raise_failure`.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[dict[str, Any], TrainState], None],
+        stop_requested: Callable[[], bool],
+    ) -> None:
+        self._write, self._stop_requested = write, stop_requested
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.skipped: int | None = None  # the first epoch not written, after a stop request
+        self.halted = False
+
+    def submit(self, record: dict[str, Any], state: TrainState) -> None:
+        self.join()
+        self.raise_failure()
+        if self.halted or self._stop_requested():
+            self.skipped = self.skipped or int(record["epoch"])
+            self.halted = True
+            return
+        self._thread = threading.Thread(
+            target=self._run, args=(record, state), name="epoch-writer", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, record: dict[str, Any], state: TrainState) -> None:
+        try:
+            self._write(record, state)
+        except BaseException as error:  # handed to the training thread
+            self._error = error
+            self.halted = True
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def raise_failure(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def _save(

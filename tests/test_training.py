@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,78 @@ def test_checkpoint_history_holds_each_epochs_scalars_and_its_own_epochs_statist
         for record, whole in zip(history[:-1], full, strict=False):
             assert record == {k: v for k, v in whole.items() if not isinstance(v, dict | list)}
             assert {"train_loss", "val_accuracy", "learning_rate", "iterations"} <= record.keys()
+
+
+def test_the_next_epoch_trains_while_an_epochs_checkpoint_and_callback_run(
+    tmp_path: Path,
+) -> None:
+    config = fast_sgd_config(epochs=3, optimizer={"rule": "adam", "learning_rate": 1e-2})
+    prepared = prepare(config, tmp_path)
+    per_epoch = -(-len(prepared.X_train) // config.batch_size)  # iterations, each polls
+    assert per_epoch >= 3
+    storage = FileSystemCheckpointStorage(tmp_path / "checkpoints")
+    in_callback, trained_meanwhile = threading.Event(), threading.Event()
+    polls: list[int] = []
+    calls: list[tuple[int, bool]] = []
+
+    def should_stop() -> bool:  # polled before every iteration (and maybe at hand-over)
+        polls.append(1)
+        if len(polls) == per_epoch + 2 and in_callback.wait(10):  # inside epoch 2
+            trained_meanwhile.set()
+        return False
+
+    def on_epoch(record: dict[str, Any], path: str | None) -> None:
+        calls.append(
+            (record["epoch"], path is not None and storage.load(path).epoch == len(calls) + 1)
+        )
+        if record["epoch"] == 1:
+            in_callback.set()
+            assert trained_meanwhile.wait(10), "epoch 2 did not start during epoch 1's callback"
+
+    _, result = run_training(config, prepared, target=CheckpointTarget(storage, "run"),
+                             on_epoch=on_epoch, should_stop=should_stop)  # fmt: skip
+    assert result.status == "completed" and len(polls) >= 3 * per_epoch
+    assert calls == [(1, True), (2, True), (3, True)]  # in order, each after its file, all done
+
+
+def test_a_failing_epoch_callback_stops_training_and_raises_from_run_training(
+    tmp_path: Path,
+) -> None:
+    config = fast_sgd_config(epochs=50, optimizer={"rule": "adam", "learning_rate": 1e-2})
+    storage = FileSystemCheckpointStorage(tmp_path / "checkpoints")
+    seen: list[int] = []
+
+    def on_epoch(record: dict[str, Any], path: str | None) -> None:
+        seen.append(record["epoch"])
+        if record["epoch"] == 2:
+            raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError, match="the database went away"):
+        run_training(config, prepare(config, tmp_path), target=CheckpointTarget(storage, "run"),
+                     on_epoch=on_epoch)  # fmt: skip
+    assert seen == [1, 2]
+    epochs = sorted(int(name.rsplit("_e", 1)[1].split(".")[0]) for name in storage.list("run"))
+    assert epochs == [1, 2]  # nothing written after the failure
+
+
+@pytest.mark.parametrize("epochs", [2, 3])
+def test_an_epoch_ending_after_a_stop_request_is_not_written_and_the_run_stops(
+    tmp_path: Path, epochs: int
+) -> None:
+    """A callback that asks to stop (a commit reporting a cancel), even before the last epoch."""
+    config = fast_sgd_config(epochs=epochs, optimizer={"rule": "adam", "learning_rate": 1e-2})
+    storage = FileSystemCheckpointStorage(tmp_path / "checkpoints")
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def on_epoch(record: dict[str, Any], path: str | None) -> None:
+        seen.append(record["epoch"])
+        if record["epoch"] == epochs - 1:
+            cancel.set()
+
+    _, result = run_training(config, prepare(config, tmp_path),
+                             target=CheckpointTarget(storage, "run"),
+                             on_epoch=on_epoch, should_stop=cancel.is_set)  # fmt: skip
+    assert result.status == "stopped" and "stop requested" in result.reason
+    assert seen == list(range(1, epochs))
+    assert len(storage.list("run")) == epochs - 1
