@@ -25,7 +25,8 @@ search core cannot run yet (no automatic plan, no tpe sampler) prints why.
 
     python bench/search_quality.py [--seeds 5] [--budgets 300,1500]
         [--methods default,notes,tpe,optuna-tpe,optuna-asha] [--widths auto|shared|per-layer]
-        [--service [--service-budget 1500] [--service-method default] [--target 0.70]]
+        [--service [--service-budget 1500] [--service-method default] [--service-seeds 3]
+                   [--target 0.70]]
 """
 
 from __future__ import annotations
@@ -384,6 +385,7 @@ def main() -> None:
     parser.add_argument("--service", action="store_true", help="also run the service mode")
     parser.add_argument("--service-budget", type=int, default=1500)
     parser.add_argument("--service-method", default="default", choices=["default", "notes", "tpe"])
+    parser.add_argument("--service-seeds", type=int, default=3)
     parser.add_argument("--target", type=float, help="time-to-accuracy target (0..1); default: "
                         "optuna TPE+Hyperband's median at the service budget")  # fmt: skip
     args = parser.parse_args()
@@ -409,7 +411,9 @@ def main() -> None:
         reference = tallies.get((args.service_budget, "optuna-tpe"))
         if target is None and reference is not None and reference.scores:
             target = float(np.median(reference.scores))
-        service_comparison(args.service_budget, target, args.service_method, search_space())
+        service_comparison(
+            args.service_budget, target, args.service_method, search_space(), args.service_seeds
+        )
 
 
 if __name__ == "__main__":
