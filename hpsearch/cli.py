@@ -183,7 +183,7 @@ def run(
     from hpsearch.db import open_storage
     from hpsearch.executors import make_executor
     from hpsearch.master import create_search
-    from hpsearch.runner import WorkerPool, supervise
+    from hpsearch.runner import WorkerPool, prepare_for_workers, supervise
     from hpsearch.search import load_search_spec
     from hpsearch.settings import get_settings
 
@@ -196,6 +196,7 @@ def run(
         spec = load_search_spec(spec_path)
         admit_search(spec, settings)
         settings.home.mkdir(parents=True, exist_ok=True)
+        prepare_for_workers(spec, settings)
         storage = open_storage(settings.resolved_database_url)
         executor = make_executor(settings.redis_url)
         search_id = create_search(storage, spec, executor)

@@ -130,17 +130,17 @@ def test_every_refusal_names_the_field_and_the_file(home: Path) -> None:
 def _run_after_the_data_vanishes(
     home: Path, monkeypatch: pytest.MonkeyPatch, sanity_gate: bool
 ) -> tuple[Any, Any]:
-    """`hpsearch run` of a search whose data file is deleted right after admission."""
-    import hpsearch.admission
+    """`hpsearch run` of a search whose data file is deleted once admitted and prepared
+    for the workers (`prepare_for_workers`), before the search is stored."""
+    import hpsearch.runner
 
-    admit = hpsearch.admission.admit_search
+    prepare = hpsearch.runner.prepare_for_workers
 
-    def admit_then_delete(*args: Any) -> Any:
-        size = admit(*args)
+    def prepare_then_delete(*args: Any) -> None:
+        prepare(*args)
         (home / "data" / "data.npz").unlink()
-        return size
 
-    monkeypatch.setattr(hpsearch.admission, "admit_search", admit_then_delete)
+    monkeypatch.setattr(hpsearch.runner, "prepare_for_workers", prepare_then_delete)
     np.savez(home / "data" / "data.npz", X=features(), y=labels())
     spec_path = home / "spec.json"
     spec_path.write_text(json.dumps({**npz_spec("data.npz"), "sanity_gate": sanity_gate}))
