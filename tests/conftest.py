@@ -1,4 +1,6 @@
-"""Shared fixtures: real PostgreSQL and Redis for the service tests.
+"""Shared fixtures: real PostgreSQL and Redis for the service tests, and `rq_service` (a
+fresh PostgreSQL schema + a Redis DB of its own, with the worker and master processes a
+test starts there: tests/service, tests/api).
 
 Service tests skip with a clear reason when a service does not answer, except
 when HPSEARCH_REQUIRE_SERVICES=1 (set by `.ci/run`), where a missing service
@@ -14,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from factories import postgres_schema_url
+from service_tools import Service, redis_database
 
 from hpsearch.settings import get_settings
 
@@ -65,3 +69,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def rq_service(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Service]:
+    """PostgreSQL (a fresh schema) + Redis (a DB of its own) + RQ workers it may start."""
+    with postgres_schema_url(postgres_url) as database_url, redis_database(redis_url) as redis:
+        service = Service(home=tmp_path, database_url=database_url, redis_url=redis)
+        try:
+            yield service
+        finally:
+            service.stop_workers()

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from rq.job import Job
 
-__all__ = ["AUTH", "FINISHED", "TOKEN", "tiny_spec", "wait_for"]
+from hpsearch.executors import RQExecutor
+
+__all__ = ["AUTH", "FINISHED", "TOKEN", "finished_jobs", "tiny_spec", "wait_for"]
 
 TOKEN = "test-token-3f9a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -52,3 +55,11 @@ def wait_for(
             return body
         time.sleep(0.05)
     pytest.fail(f"{path} never satisfied the condition; last body: {body}")
+
+
+def finished_jobs(executor: RQExecutor) -> list[Any]:
+    """What the jobs a worker finished returned (`run_trial`: a trial's end or "skipped"),
+    oldest first; finished jobs are kept a minute (`RQExecutor`)."""
+    registry = executor.queue.finished_job_registry
+    jobs = Job.fetch_many(registry.get_job_ids(), connection=executor.connection)
+    return [job.return_value() for job in jobs if job is not None]

@@ -1,5 +1,6 @@
 """Launch -> trials run by a worker -> best runs in order -> cancel; pause, resume, restart,
-budget change and requeue; all against the real PostgreSQL and Redis."""
+budget change and requeue; the master in its own process as deployed. Real `hpsearch
+worker` and `hpsearch master` processes, PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from api_helpers import FINISHED, tiny_spec, wait_for
+from api_helpers import FINISHED, finished_jobs, tiny_spec, wait_for
 from fastapi.testclient import TestClient
 
 from hpsearch.checkpoints import checkpoint_from_bytes
+from hpsearch.executors import RQExecutor
 
 pytestmark = pytest.mark.service
 
@@ -30,7 +32,7 @@ def test_launch_run_rank_and_download(client: TestClient, worker: Callable[..., 
     search = launch(client, tiny_spec())
     assert search["status"] == "running"
     assert search["progress"]["planned"] == 6
-    worker()  # the API's master runs the sanity gate, then queues stage 0
+    process = worker()  # the API's master runs the sanity gate, then queues stage 0
     done = wait_for(client, f"/searches/{search['id']}", finished)
     assert done["status"] == "completed"
     assert done["stages"][0]["space"]["optimizer.learning_rate"]["high"] == 0.1
@@ -72,7 +74,7 @@ def test_launch_run_rank_and_download(client: TestClient, worker: Callable[..., 
     assert client.get(f"/trials/{promoted['id']}/checkpoints/99").status_code == 404
 
     (listed,) = client.get("/workers").json()
-    assert listed["id"].startswith("apitest-")
+    assert listed["pid"] == process.pid
     assert listed["current_trial_id"] in {None} | {trial["id"] for trial in trials}
 
 
@@ -106,19 +108,19 @@ def test_cancel_search_and_trial_requeue(client: TestClient, worker: Callable[..
 
 
 def test_pause_resume_across_an_api_restart(
-    make_client: Callable[..., TestClient], worker: Callable[..., Any]
+    make_client: Callable[..., TestClient], worker: Callable[..., Any], executor: RQExecutor
 ) -> None:
     first = make_client()
     search = launch(first, tiny_spec())
     paused = first.post(f"/searches/{search['id']}/pause").json()
     assert paused["status"] == "paused"
     assert first.post(f"/searches/{search['id']}/pause").json()["status"] == "paused"
-    thread_worker = worker()
+    process = worker()
     # The worker receives the queued jobs but may not claim trials of a paused search.
-    deadline = time.monotonic() + 30
-    while thread_worker.results.count("skipped") < 2 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while len(finished_jobs(executor)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert thread_worker.results == ["skipped", "skipped"]
+    assert finished_jobs(executor) == ["skipped", "skipped"], process.log()
     body = first.get(f"/searches/{search['id']}").json()
     assert body["progress"]["running"] + body["progress"]["completed"] == 0
     first.__exit__(None, None, None)  # the API process stops mid-search
@@ -129,7 +131,8 @@ def test_pause_resume_across_an_api_restart(
     done = wait_for(second, f"/searches/{search['id']}", finished)
     assert done["status"] == "completed"
     assert done["progress"]["completed"] == 6
-    assert thread_worker.results.count("completed") == 6
+    trials = second.get(f"/searches/{search['id']}/trials").json()
+    assert {trial["worker_id"].split("-")[-2] for trial in trials} == {str(process.pid)}
 
 
 def test_budget_change_ends_the_search_early(
@@ -165,3 +168,21 @@ def test_an_automatic_plan_runs_and_reports_what_it_learned(
     assert learned["stages"][0]["ranges"]["optimizer.learning_rate"] == [1e-3, 1e-1]
     assert set(learned["importance"]) == {"optimizer.learning_rate", "model.hidden_sizes.*"}
     assert all(0.0 <= share <= 1.0 for share in learned["importance"].values())
+
+
+def test_the_master_runs_in_its_own_process_as_deployed(
+    make_client: Callable[..., TestClient],
+    worker: Callable[..., Any],
+    master: Callable[..., Any],
+) -> None:
+    """HPSEARCH_API_MASTER=false: the API only stores and reads; `hpsearch master` runs
+    the sanity gate, queues the stages and promotes, `hpsearch worker` trains."""
+    client = make_client(api_master=False)
+    assert client.app.state.master is None  # type: ignore[attr-defined]
+    search = launch(client, tiny_spec("api-deployed"))  # the sanity gate is on
+    assert search["progress"]["total"] == 0  # the master creates trials after the gate
+    worker()
+    master()
+    done = wait_for(client, f"/searches/{search['id']}", finished)
+    outcome = (done["status"], done["progress"]["completed"], len(done["stages"]))
+    assert outcome == ("completed", 6, 2), done["reason"]

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
 from service_tools import REPO_ROOT, Service
 
 from hpsearch.db import Storage

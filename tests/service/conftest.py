@@ -1,4 +1,5 @@
-"""Fixtures of the service tests: a PostgreSQL schema + Redis DB per test, or SQLite."""
+"""Fixtures of the service tests: SQLite services, storages (`rq_service`, a PostgreSQL
+schema + Redis DB per test, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factories import postgres_schema_url
-from service_tools import Service, redis_database
+from service_tools import Service
 
 from hpsearch.db import Storage, open_storage
-
-
-@pytest.fixture
-def rq_service(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Service]:
-    """PostgreSQL (a fresh schema) + Redis (a DB of its own) + RQ workers it may start."""
-    with postgres_schema_url(postgres_url) as database_url, redis_database(redis_url) as redis:
-        service = Service(home=tmp_path, database_url=database_url, redis_url=redis)
-        try:
-            yield service
-        finally:
-            service.stop_workers()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import os
 import signal
 from datetime import UTC, datetime
 
-from service_tools import Service, WorkerProcess, parse, spiral_spec, wait_for
+from service_tools import CLI_MASTER, Service, WorkerProcess, parse, spiral_spec, wait_for
 
 from hpsearch.db import Storage, TrialEventRecord
 from hpsearch.executors import RQExecutor
@@ -26,12 +26,11 @@ MAX_SIGTERM_TO_REQUEUED_S = 2.0
 BIG = {"hidden_sizes": (1024, 1024), "points_per_class": 30}
 # Learning rates at which these trials train (rather than diverge and end in a second).
 STEADY = {"optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-4, "high": 1e-3}}
-MASTER = "from hpsearch.cli import app; app(['master', '--tick-s', '0.2'], prog_name='hpsearch')"
 
 
 def _start_master(service: Service) -> WorkerProcess:
     """`hpsearch master` in its own process, as deployed (HPSEARCH_API_MASTER=false)."""
-    return service.start_worker(code=MASTER)
+    return service.start_worker(code=CLI_MASTER)
 
 
 def _pid_of(worker_id: str | None) -> int | None:

@@ -1,7 +1,9 @@
-"""Helpers for the service tests: real worker processes, a per-test Redis DB, a master loop.
+"""Helpers for the tests that run the service: real worker and master processes, a
+per-test Redis DB, a master loop (tests/service, tests/api, tests/dashboard).
 
 Worker processes are plain subprocesses (`python -c ...` calling the real entry
-points) whose stderr goes to a file the test can read; every process a test
+points: the `hpsearch worker` and `hpsearch master` commands, or the functions
+they call) whose stderr goes to a file the test can read; every process a test
 starts is SIGKILLed and reaped when the test ends.
 """
 
@@ -26,6 +28,8 @@ from hpsearch.search import SearchSpec, parse_search_spec
 from hpsearch.settings import Settings
 
 __all__ = [
+    "CLI_MASTER",
+    "CLI_WORKER",
     "HPSEARCH",
     "REPO_ROOT",
     "Service",
@@ -37,10 +41,15 @@ __all__ = [
     "wait_for",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # The `hpsearch` command, run by the interpreter running the tests.
 HPSEARCH = [sys.executable, "-c", "from hpsearch.cli import app; app(prog_name='hpsearch')"]
 RQ_WORKER = "from worker.main import run_rq_worker; run_rq_worker()"
+# The commands as deployed (docker-compose.yml): `hpsearch worker`, `hpsearch master`.
+CLI_WORKER = "from hpsearch.cli import app; app(['worker'], prog_name='hpsearch')"
+CLI_MASTER = (
+    "from hpsearch.cli import app; app(['master', '--tick-s', '0.2'], prog_name='hpsearch')"
+)
 LOCAL_WORKER = (
     "from worker.main import local_worker_loop; local_worker_loop(None, exit_when_done=False)"
 )
