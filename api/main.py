@@ -14,7 +14,10 @@ pages (`api.dashboard`) are served under `/`. Every route but `/health` and
 `api.session`); bodies are capped (`api.limits`); errors map to status codes as
 `api.errors` says. The storage is opened when the app is created; the
 lifespan starts the in-process master (`api.background`) and closes the
-storage at shutdown.
+storage at shutdown. A process serves HPSEARCH_API_CONCURRENCY requests at
+once (threads, each with a pooled database connection); the rest wait in
+line, so that a crowd of clients queues instead of taking the CPU from
+training.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 
 from api.auth import check_serve_security
@@ -72,11 +76,14 @@ def create_app(
     settings = settings or Settings()
     if not insecure:
         check_serve_security(settings.api_tokens, "", insecure=False)
-    storage = open_storage(settings.resolved_database_url)
+    # A connection per request thread, plus the master's tick and its leader lock.
+    storage = open_storage(settings.resolved_database_url, settings.api_concurrency + 2)
     executor = executor or make_executor(settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Routes are synchronous: they run in anyio's thread pool, sized here.
+        to_thread.current_default_thread_limiter().total_tokens = settings.api_concurrency
         loop = None
         if settings.api_master:
             loop = MasterLoop(storage, executor, settings.stale_after_s, settings.master_tick_s,

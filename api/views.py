@@ -27,6 +27,7 @@ from hpsearch.db.records import (
     EnsembleRecord,
     EpochRecord,
     SearchRecord,
+    TrialPage,
     TrialRecord,
     result_accuracy,
 )
@@ -144,25 +145,15 @@ def trial_etag(trial: TrialRecord, max_points: int | None, include_stats: bool) 
     return f'W/"{hashlib.blake2b(key, digest_size=12).hexdigest()}"'
 
 
-def trial_detail(
-    storage: Storage,
-    trial_id: int,
-    max_points: int | None,
-    include_stats: bool,
-    trial: TrialRecord | None = None,
-) -> TrialDetailPublic:
-    trial = trial or storage.get_trial(trial_id)
-    result = storage.get_search(trial.search_id).result
-    curves = storage.trial_curves(trial_id)
-    kept = [curves[i] for i in downsample(len(curves), max_points)]
-    checkpoints = storage.list_checkpoints(trial_id)
+def trial_detail(page: TrialPage, max_points: int | None, include_stats: bool) -> TrialDetailPublic:
+    kept = [page.curves[i] for i in downsample(len(page.curves), max_points)]
     return TrialDetailPublic(
-        **vars(trial),
-        result_val_accuracy=result_accuracy(trial, result),
+        **vars(page.trial),
+        result_val_accuracy=result_accuracy(page.trial, page.result),
         curves=[_epoch_public(epoch, include_stats) for epoch in kept],
-        epochs_recorded=len(curves),
-        checkpoints=[checkpoint_public(c) for c in checkpoints],
-        events=[TrialEventPublic(**vars(event)) for event in storage.trial_events(trial_id)],
+        epochs_recorded=len(page.curves),
+        checkpoints=[checkpoint_public(c) for c in page.checkpoints],
+        events=[TrialEventPublic(**vars(event)) for event in page.events],
     )
 
 

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # `hpsearch serve` processes add this to their nice value (0: unchanged), so that the
     # API yields the CPU to training workers on a shared machine.
     api_nice: int = Field(5, ge=0, le=19)
+    # Requests one API process serves at once (its request threads, each with a database
+    # connection kept open); more wait in line. Caps what the API can take from training.
+    api_concurrency: int = Field(4, ge=1, le=256)
     master_tick_s: float = Field(1.0, gt=0.0)
 
     @property

@@ -55,7 +55,7 @@ def get_curves(
 ) -> Response:
     """Validation accuracy per epoch of the `top` trials with the best results (the
     search's `result`: best or last epoch)."""
-    result = storage.get_search(search_id).result
+    result = storage.search_result(search_id)
     best = storage.best_trials(search_id, limit=top)
     best = [trial for trial in best if result_accuracy(trial, result) is not None]
     curves = storage.validation_curves([trial.id for trial in best])

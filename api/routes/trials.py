@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter
 
 from api.auth import require_token
 from api.deps import CheckpointsDep, ExecutorDep, StorageDep
 from api.errors import ERROR_RESPONSES
+from api.etag import NOT_MODIFIED, RenderedCache, etag_bytes
 from api.schemas import MAX_ID, ErrorPublic, TrialDetailPublic, TrialPublic
 from api.views import trial_detail, trial_etag, trial_public
-from hpsearch.db.records import FINISHED_TRIAL_STATUSES
 from hpsearch.errors import NotFoundError
 
 __all__ = ["router"]
@@ -33,13 +32,17 @@ Ordering = Literal[
     "started_at", "index",
 ]  # fmt: skip
 CHUNK_BYTES = 1 << 16
-RENDERED_DETAILS = 512  # finished trials' rendered details kept per app
+RENDERED_BYTES = 32 << 20  # completed trials' rendered details kept per app
+_TRIAL_LIST = TypeAdapter(list[TrialPublic])
 
 
-@router.get("/searches/{search_id}/trials")
+@router.get(
+    "/searches/{search_id}/trials", response_model=list[TrialPublic], responses=NOT_MODIFIED
+)
 def list_trials(
     search_id: SearchId,
     storage: StorageDep,
+    request: Request,
     status: Annotated[
         list[TrialStatus] | None, Query(description="repeat to allow several")
     ] = None,
@@ -47,17 +50,19 @@ def list_trials(
     order_by: Ordering = "result",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> list[TrialPublic]:
+) -> Response:
     """The search's trials, best first by `order_by`: by default "result", each trial's
     result under the search's `result` (its best or its last epoch's validation accuracy).
 
     Trials with no value for the ordering come last; ties break on trial id.
+    Answers carry an ETag (304 to a client that holds the same page).
     """
-    result = storage.get_search(search_id).result
+    result = storage.search_result(search_id)
     trials = storage.best_trials(
         search_id, limit=limit, offset=offset, status=status, stage=stage, order_by=order_by
     )
-    return [trial_public(trial, result) for trial in trials]
+    page = [trial_public(trial, result) for trial in trials]
+    return etag_bytes(request, _TRIAL_LIST.dump_json(page))
 
 
 @router.get(
@@ -79,51 +84,38 @@ def get_trial(
     """A trial: configuration, status and timestamps, curves, checkpoints, event history.
 
     Answers carry an ETag: a client sending it back in If-None-Match gets 304
-    while the trial is unchanged (a finished trial's curves never change).
-    Finished trials' answers are also kept rendered in the process.
+    while the trial is unchanged. A completed trial never changes (it cannot
+    be requeued), so its answers are kept rendered in the process and served
+    without reading the database.
     """
-    trial = storage.get_trial(trial_id)
-    tag = trial_etag(trial, max_points, include_stats)
-    headers = {"ETag": tag, "Cache-Control": "no-cache"}
-    if tag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
+    key = (trial_id, max_points, include_stats)
     rendered = _rendered_of(request)
-    body = rendered.get(tag)
-    if body is None:
-        body = trial_detail(storage, trial_id, max_points, include_stats, trial).model_dump_json()
-        if trial.status in FINISHED_TRIAL_STATUSES:
-            rendered.put(tag, body)
-    return Response(body, media_type="application/json", headers=headers)
+    cached = rendered.get(key)
+    if cached is None:
+        page = storage.trial_page(trial_id)
+        tag = trial_etag(page.trial, max_points, include_stats)
+        if tag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=_etag_headers(tag))
+        body = trial_detail(page, max_points, include_stats).model_dump_json()
+        if page.trial.status == "completed":
+            rendered.put(key, tag, body)
+    else:
+        tag, body = cached
+        if tag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=_etag_headers(tag))
+    return Response(body, media_type="application/json", headers=_etag_headers(tag))
 
 
-class _RenderedCache:
-    """The newest `size` rendered details of finished trials, by ETag (thread-safe)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._bodies: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, tag: str) -> str | None:
-        with self._lock:
-            body = self._bodies.get(tag)
-            if body is not None:
-                self._bodies.move_to_end(tag)
-            return body
-
-    def put(self, tag: str, body: str) -> None:
-        with self._lock:
-            self._bodies[tag] = body
-            while len(self._bodies) > self.size:
-                self._bodies.popitem(last=False)
+def _etag_headers(tag: str) -> dict[str, str]:
+    return {"ETag": tag, "Cache-Control": "no-cache"}
 
 
-def _rendered_of(request: Request) -> _RenderedCache:
-    """The app's cache of rendered finished-trial details (one per app: one per database)."""
+def _rendered_of(request: Request) -> RenderedCache:
+    """The app's cache of rendered completed-trial details (one per app: one per database)."""
     state = request.app.state
     if getattr(state, "trial_details", None) is None:
-        state.trial_details = _RenderedCache(RENDERED_DETAILS)
-    cache: _RenderedCache = state.trial_details
+        state.trial_details = RenderedCache(RENDERED_BYTES)
+    cache: RenderedCache = state.trial_details
     return cache
 
 
@@ -131,7 +123,7 @@ def _rendered_of(request: Request) -> _RenderedCache:
 def cancel_trial(trial_id: TrialId, storage: StorageDep) -> TrialPublic:
     """Cancel a queued trial now, or ask a running one to stop; finished trials stay."""
     trial = storage.request_cancel_trial(trial_id)
-    return trial_public(trial, storage.get_search(trial.search_id).result)
+    return trial_public(trial, storage.search_result(trial.search_id))
 
 
 @router.post("/trials/{trial_id}/requeue")
@@ -139,7 +131,7 @@ def requeue_trial(trial_id: TrialId, storage: StorageDep, executor: ExecutorDep)
     """Queue a failed, diverged, cancelled or running trial again (409 when completed)."""
     trial = storage.requeue_trial(trial_id, "requeued via the API")
     executor.enqueue([trial_id])
-    return trial_public(trial, storage.get_search(trial.search_id).result)
+    return trial_public(trial, storage.search_result(trial.search_id))
 
 
 @router.get(

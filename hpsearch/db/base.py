@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Executable, Row, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -68,6 +68,27 @@ class StoreBase:
             noun = _NOUNS.get(row_type.__tablename__, row_type.__tablename__)
             raise NotFoundError(f"{noun} {key!r} does not exist")
         return row
+
+    @staticmethod
+    def _rows_of(
+        connection: Connection,
+        query: Executable,
+        parent: Table,
+        parent_id: int,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> list[Row[Any]]:
+        """The rows of `query` (rows of one parent: a search's, a trial's).
+
+        One statement when there are rows; only an empty answer pays a second
+        look-up, raising NotFoundError when the parent does not exist.
+        """
+        rows = list(connection.execute(query, parameters).all())
+        if not rows:
+            exists = select(parent.c.id).where(parent.c.id == parent_id)
+            if connection.execute(exists).first() is None:
+                noun = _NOUNS.get(parent.name, parent.name)
+                raise NotFoundError(f"{noun} {parent_id!r} does not exist")
+        return rows
 
     def _search_row(self, session: Session, search_id: int, *, lock: bool = False) -> SearchRow:
         return self._get(session, SearchRow, search_id, lock=lock)

@@ -6,7 +6,10 @@ so that SQLAlchemy emits the BEGIN itself: `BEGIN IMMEDIATE` for write
 transactions (the write lock is taken up front, so a reader never has to
 upgrade and several worker processes queue on the busy timeout instead of
 failing with "database is locked"), a plain `BEGIN` for reads.
-PostgreSQL runs at its default READ COMMITTED. A pooled connection is pinged
+PostgreSQL runs at its default READ COMMITTED, and its read transactions in
+autocommit: at READ COMMITTED each statement sees its own snapshot anyway, so
+a BEGIN and a COMMIT would only add two round trips to every read (and the
+API's reads are most of the database's traffic). A pooled connection is pinged
 only when it sat idle in the pool for more than IDLE_PING_S (a busy worker
 reuses its connection without a round trip; one that waited through a
 database restart is replaced before use), and connections are recycled after
@@ -35,6 +38,8 @@ from hpsearch.errors import ConflictError, HpsearchError, StorageError
 __all__ = [
     "BUSY_TIMEOUT_S",
     "IDLE_PING_S",
+    "POOL_OVERFLOW",
+    "POOL_SIZE",
     "RECYCLE_S",
     "connection_scope",
     "create_db_engine",
@@ -46,7 +51,9 @@ __all__ = [
 BUSY_TIMEOUT_S = 30.0
 IDLE_PING_S = 5.0
 RECYCLE_S = 1800.0
+POOL_SIZE, POOL_OVERFLOW = 5, 10
 _WRITE_OPTION = "hpsearch_write"
+_BINDS_ATTRIBUTE = "_hpsearch_binds"  # an engine's (read, write) option engines (`_bind`)
 
 
 def safe_url(url: str | URL) -> str:
@@ -54,15 +61,19 @@ def safe_url(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def create_db_engine(url: str) -> Engine:
+def create_db_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
     """An engine for `url` (sqlite:/// or postgresql+psycopg://), configured as above.
 
+    The pool keeps `pool_size` connections open (a few more may open and
+    close under a burst): a process that runs N database calls at once (the
+    API's request threads) wants N, or it pays a new connection per request.
     A SQLite file's parent folder is created if missing.
     """
     parsed = make_url(url)
+    pool = {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW}
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
-    engine = create_engine(parsed, pool_pre_ping=False, pool_recycle=RECYCLE_S)
+        return _sqlite_engine(parsed, pool)
+    engine = create_engine(parsed, pool_pre_ping=False, pool_recycle=RECYCLE_S, **pool)
     event.listen(engine, "checkin", _remember_checkin)
     event.listen(engine, "checkout", _ping_if_idle)
     return engine
@@ -89,10 +100,12 @@ def _ping_if_idle(dbapi_connection: Any, connection_record: Any, proxy: Any) -> 
         raise exc.DisconnectionError(str(error)) from error
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, pool: dict[str, int]) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+    else:
+        pool = {}  # an in-memory database lives in one connection (SingletonThreadPool)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S}, **pool)
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
@@ -131,6 +144,23 @@ def _sqlite_on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _bind(engine: Engine, write: bool) -> Engine:
+    """The engine with this transaction's options (autocommit for PostgreSQL reads).
+
+    Made once per engine and kept on it (making one registers event
+    listeners, which costs more than a short read).
+    """
+    binds: tuple[Engine, Engine] | None = vars(engine).get(_BINDS_ATTRIBUTE)
+    if binds is None:
+        read: dict[str, Any] = {_WRITE_OPTION: False}
+        if engine.dialect.name == "postgresql":
+            read["isolation_level"] = "AUTOCOMMIT"
+        write_options = {_WRITE_OPTION: True}
+        binds = (engine.execution_options(**read), engine.execution_options(**write_options))
+        setattr(engine, _BINDS_ATTRIBUTE, binds)
+    return binds[write]
+
+
 @contextmanager
 def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     """One transaction: commit on success, roll back on error, translate errors.
@@ -139,7 +169,7 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     `StorageError` naming the URL with its password hidden. Errors of
     hpsearch's own tree (e.g. `NotFoundError`) pass through after the rollback.
     """
-    bind = engine.execution_options(**{_WRITE_OPTION: write})
+    bind = _bind(engine, write)
     session = Session(bind=bind, expire_on_commit=False, autoflush=False)
     try:
         yield session
@@ -161,7 +191,7 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
 def connection_scope(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
     """`session_scope` on a Core connection: one transaction, errors translated alike."""
     try:
-        with engine.execution_options(**{_WRITE_OPTION: write}).begin() as connection:
+        with _bind(engine, write).begin() as connection:
             yield connection
     except HpsearchError:
         raise

@@ -25,7 +25,7 @@ from hpsearch.db.base import StoreBase
 from hpsearch.db.convert import check_positive, utc_now
 from hpsearch.db.models import TrialEventRow, TrialRow
 from hpsearch.db.records import TrialEventRecord
-from hpsearch.errors import NotFoundError
+from hpsearch.db.statements import EVENTS, TRIALS
 from hpsearch.logs import log_event
 
 __all__ = ["TRIAL_EVENTS", "EventStore", "event_row", "log_events", "record_events"]
@@ -88,14 +88,8 @@ class EventStore(StoreBase):
     def trial_events(self, trial_id: int) -> list[TrialEventRecord]:
         """The trial's history, oldest first. NotFoundError when the trial does not exist."""
         with self._read_core() as connection:
-            rows = connection.execute(
-                select(*_COLUMNS).where(_EVENTS.c.trial_id == trial_id).order_by(_EVENTS.c.id)
-            ).all()
-            if not rows and connection.execute(
-                select(TrialRow.id).where(TrialRow.id == trial_id)
-            ).first() is None:  # fmt: skip
-                raise NotFoundError(f"trial {trial_id!r} does not exist")
-        return [TrialEventRecord(*row) for row in rows]
+            rows = self._rows_of(connection, EVENTS, TRIALS, trial_id, {"trial": trial_id})
+        return [TrialEventRecord(**row._mapping) for row in rows]
 
     def search_events(self, search_id: int, limit: int = 20) -> list[TrialEventRecord]:
         """The newest `limit` events of the search's trials, oldest first."""

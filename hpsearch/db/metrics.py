@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hpsearch.db.base import StoreBase
@@ -27,12 +27,22 @@ from hpsearch.db.records import (
     EpochCommit,
     EpochRecord,
 )
-from hpsearch.db.statements import PROGRESS, PROGRESS_AND_END, insert_epoch, upsert_checkpoint
+from hpsearch.db.statements import (
+    CHECKPOINTS,
+    CURVES,
+    PROGRESS,
+    PROGRESS_AND_END,
+    TRIALS,
+    insert_epoch,
+    upsert_checkpoint,
+)
 from hpsearch.db.trials import default_failure_kind, ended_values, finish_values
 from hpsearch.errors import ConflictError, NotFoundError
 from hpsearch.nn.train_stats import SCALAR_METRICS as EPOCH_METRICS  # anything else: "stats"
 
 __all__ = ["EPOCH_METRICS", "MetricStore"]
+
+_EPOCH_COLUMNS = tuple(cast(Table, EpochMetricRow.__table__).c[f.name] for f in fields(EpochRecord))
 
 
 def _epoch_values(trial_id: int, epoch: int, metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,7 +190,7 @@ class MetricStore(StoreBase):
         if inserted.first() is not None:
             return EpochRecord(**values)
         existing = connection.execute(
-            select(*(EpochMetricRow.__table__.c[f.name] for f in fields(EpochRecord))).where(
+            select(*_EPOCH_COLUMNS).where(
                 EpochMetricRow.trial_id == values["trial_id"],
                 EpochMetricRow.epoch == values["epoch"],
             )
@@ -219,14 +229,9 @@ class MetricStore(StoreBase):
 
     def trial_curves(self, trial_id: int) -> list[EpochRecord]:
         """Every committed epoch of the trial, in epoch order."""
-        with self._read() as session:
-            self._trial_row(session, trial_id)
-            rows = session.scalars(
-                select(EpochMetricRow)
-                .where(EpochMetricRow.trial_id == trial_id)
-                .order_by(EpochMetricRow.epoch)
-            ).all()
-            return [to_record(EpochRecord, row) for row in rows]
+        with self._read_core() as connection:
+            rows = self._rows_of(connection, CURVES, TRIALS, trial_id, {"trial": trial_id})
+        return [EpochRecord(**row._mapping) for row in rows]
 
     def record_checkpoint(
         self, trial_id: int, epoch: int, path: str, val_accuracy: float | None
@@ -259,14 +264,9 @@ class MetricStore(StoreBase):
 
     def list_checkpoints(self, trial_id: int) -> list[CheckpointRecord]:
         """The trial's checkpoint rows in epoch order."""
-        with self._read() as session:
-            self._trial_row(session, trial_id)
-            rows = session.scalars(
-                select(CheckpointRow)
-                .where(CheckpointRow.trial_id == trial_id)
-                .order_by(CheckpointRow.epoch)
-            ).all()
-            return [to_record(CheckpointRecord, row) for row in rows]
+        with self._read_core() as connection:
+            rows = self._rows_of(connection, CHECKPOINTS, TRIALS, trial_id, {"trial": trial_id})
+        return [CheckpointRecord(**row._mapping) for row in rows]
 
     def delete_checkpoint_rows(self, checkpoint_ids: Sequence[int]) -> int:
         """Forget checkpoints whose files were pruned; returns how many rows went."""

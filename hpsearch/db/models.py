@@ -147,8 +147,20 @@ class TrialRow(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-Index("ix_trials_search_best", TrialRow.search_id, TrialRow.best_val_accuracy.desc())
-Index("ix_trials_search_last", TrialRow.search_id, TrialRow.last_val_accuracy.desc())
+# The leaderboards' orders, NULLS LAST then id (migration 0006; on SQLite without NULLS
+# LAST, which is its DESC already).
+Index(
+    "ix_trials_search_best",
+    TrialRow.search_id,
+    TrialRow.best_val_accuracy.desc().nulls_last(),
+    TrialRow.id,
+)
+Index(
+    "ix_trials_search_last",
+    TrialRow.search_id,
+    TrialRow.last_val_accuracy.desc().nulls_last(),
+    TrialRow.id,
+)
 
 
 class EpochMetricRow(Base):

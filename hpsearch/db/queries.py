@@ -7,27 +7,31 @@ from dataclasses import fields
 from types import MappingProxyType
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, func, select
 
 from hpsearch.db.base import StoreBase
 from hpsearch.db.convert import (
     check_choice,
     check_non_negative,
     check_positive,
-    to_record,
 )
 from hpsearch.db.models import SearchRow, StageRow, TrialRow
 from hpsearch.db.records import (
     RESULTS,
     SEARCH_TRANSITIONS,
     TRIAL_STATUSES,
+    CheckpointRecord,
+    EpochRecord,
     SearchRecord,
     SearchSnapshot,
     StageRecord,
+    TrialEventRecord,
+    TrialPage,
     TrialRecord,
     TrialView,
 )
-from hpsearch.db.searches import best_trial_id_of, result_column
+from hpsearch.db.searches import best_trial_id_of, result_column, result_of
+from hpsearch.db.statements import CHECKPOINTS, CURVES, EVENTS, TRIAL, TRIAL_COLUMNS
 from hpsearch.errors import NotFoundError
 
 __all__ = ["TRIAL_ORDERINGS", "TrialQueries"]
@@ -65,8 +69,26 @@ TRIAL_ORDERINGS: Mapping[str, tuple[Any, bool]] = MappingProxyType(
 
 class TrialQueries(StoreBase):
     def get_trial(self, trial_id: int) -> TrialRecord:
-        with self._read() as session:
-            return to_record(TrialRecord, self._trial_row(session, trial_id))
+        with self._read_core() as connection:
+            return _trial_of(connection, trial_id)
+
+    def trial_page(self, trial_id: int) -> TrialPage:
+        """The trial with its curves, checkpoints and events and its search's `result`
+        (what the API shows of it): five statements on one connection."""
+        parameters = {"trial": trial_id}
+        with self._read_core() as connection:
+            trial = _trial_of(connection, trial_id)
+            result = result_of(connection, trial.search_id)
+            curves = connection.execute(CURVES, parameters).all()
+            checkpoints = connection.execute(CHECKPOINTS, parameters).all()
+            events = connection.execute(EVENTS, parameters).all()
+        return TrialPage(
+            trial=trial,
+            result=result,
+            curves=[EpochRecord(**row._mapping) for row in curves],
+            checkpoints=[CheckpointRecord(**row._mapping) for row in checkpoints],
+            events=[TrialEventRecord(**row._mapping) for row in events],
+        )
 
     def search_state(self, search_id: int) -> list[TrialView]:
         """Every trial of the search, by (stage, index), as the scheduler sees it.
@@ -153,16 +175,24 @@ class TrialQueries(StoreBase):
         Trials without a value for the ordering come last; ties break on id.
         """
         check_choice(order_by, TRIAL_ORDERINGS, "order_by")
-        query = select(TrialRow).where(TrialRow.search_id == search_id)
+        query = select(*TRIAL_COLUMNS).where(TrialRow.search_id == search_id)
         query = query.where(*_trial_filters(status, stage))
         check_positive(limit, "limit")
         if limit > MAX_PAGE:
             raise ValueError(f"limit must be at most {MAX_PAGE}; got {limit}")
         query = query.limit(limit).offset(check_non_negative(offset, "offset"))
-        with self._read() as session:
-            result = self._search_row(session, search_id).result
+        with self._read_core() as connection:
+            result = result_of(connection, search_id)
             query = query.order_by(_ordering(order_by, result), TrialRow.id)
-            return [to_record(TrialRecord, row) for row in session.scalars(query).all()]
+            rows = connection.execute(query).all()
+        return [TrialRecord(**row._mapping) for row in rows]
+
+
+def _trial_of(connection: Connection, trial_id: int) -> TrialRecord:
+    row = connection.execute(TRIAL, {"trial": trial_id}).first()
+    if row is None:
+        raise NotFoundError(f"trial {trial_id!r} does not exist")
+    return TrialRecord(**row._mapping)
 
 
 def _views_of(search_id: int) -> Select[Any]:

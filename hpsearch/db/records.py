@@ -32,6 +32,7 @@ __all__ = [
     "StageRecord",
     "TrialEventRecord",
     "TrialHeartbeat",
+    "TrialPage",
     "TrialRecord",
     "TrialView",
     "WorkerRecord",
@@ -260,3 +261,15 @@ class CandidateCheckpoint:
     val_accuracy: float | None
     params: dict[str, Any]
     trial_best_val_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    """A trial with everything the API shows of it, read together (`trial_page`);
+    `result`: its search's ("best" | "last")."""
+
+    trial: TrialRecord
+    result: str
+    curves: list[EpochRecord]
+    checkpoints: list[CheckpointRecord]
+    events: list[TrialEventRecord]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session
 
 from hpsearch.db.base import StoreBase
@@ -25,9 +25,9 @@ from hpsearch.db.records import (
     SearchRecord,
     StageRecord,
 )
-from hpsearch.errors import ConflictError
+from hpsearch.errors import ConflictError, NotFoundError
 
-__all__ = ["SearchStore", "best_trial_id_of", "result_column"]
+__all__ = ["SearchStore", "best_trial_id_of", "result_column", "result_of"]
 
 MAX_SEED = 2**63 - 1
 
@@ -38,13 +38,27 @@ def result_column(result: str) -> Any:
     return TrialRow.last_val_accuracy if result == "last" else TrialRow.best_val_accuracy
 
 
+def result_of(connection: Connection, search_id: int) -> str:
+    """The search's `result`; NotFoundError when the search does not exist."""
+    result = connection.execute(
+        select(SearchRow.result).where(SearchRow.id == search_id)
+    ).scalar_one_or_none()
+    if result is None:
+        raise NotFoundError(f"search {search_id!r} does not exist")
+    return str(result)
+
+
 def best_trial_id_of(search_id: Any, result: str) -> Select[int]:
-    """The id of the search's trial with the highest result (`result_column`; ties: lowest id)."""
+    """The id of the search's trial with the highest result (`result_column`; ties: lowest id).
+
+    Ordered like the leaderboard (NULLS LAST, though there are none), so that
+    its index serves it.
+    """
     column = result_column(result)
     return (
         select(TrialRow.id)
         .where(TrialRow.search_id == search_id, column.is_not(None))
-        .order_by(column.desc(), TrialRow.id)
+        .order_by(column.desc().nulls_last(), TrialRow.id)
         .limit(1)
     )
 
@@ -89,6 +103,11 @@ class SearchStore(StoreBase):
     def get_search(self, search_id: int) -> SearchRecord:
         with self._read() as session:
             return self._search_record(session, self._search_row(session, search_id))
+
+    def search_result(self, search_id: int) -> str:
+        """The search's `result` ("best" | "last": which epoch ranks its trials); one read."""
+        with self._read_core() as connection:
+            return result_of(connection, search_id)
 
     def list_searches(
         self, limit: int = 50, offset: int = 0, status: str | None = None

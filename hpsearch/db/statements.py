@@ -12,6 +12,11 @@ with a parameter dict (and cached compiled by SQLAlchemy).
   start/end times are the database server's clock (`hpsearch.db.clock`).
 - `insert_epoch(dialect)`, `upsert_checkpoint(dialect)`: one row from the
   parameters (the columns' names) -> its id.
+
+And the API's hot reads, of one trial (parameter `trial`): `TRIAL` (its
+TRIAL_COLUMNS), `CURVES` (its epochs, EpochRecord's columns, in epoch order),
+`CHECKPOINTS` (CheckpointRecord's, in epoch order), `EVENTS`
+(TrialEventRecord's, oldest first).
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ from dataclasses import fields
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Float, Integer, Table, and_, bindparam, case, exists, or_, update
+from sqlalchemy import Float, Integer, Table, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hpsearch.db.clock import db_now
-from hpsearch.db.models import CheckpointRow, EpochMetricRow, SearchRow, TrialRow
-from hpsearch.db.records import TrialRecord
+from hpsearch.db.models import CheckpointRow, EpochMetricRow, SearchRow, TrialEventRow, TrialRow
+from hpsearch.db.records import CheckpointRecord, EpochRecord, TrialEventRecord, TrialRecord
 
 __all__ = [
+    "CHECKPOINTS",
     "CLAIM",
+    "CURVES",
+    "EVENTS",
     "PROGRESS",
     "PROGRESS_AND_END",
+    "TRIAL",
     "TRIALS",
     "TRIAL_COLUMNS",
     "insert_epoch",
@@ -42,6 +51,20 @@ TRIALS = cast(Table, TrialRow.__table__)
 _SEARCHES = cast(Table, SearchRow.__table__)
 # The columns of a TrialRecord, for UPDATE ... RETURNING into one.
 TRIAL_COLUMNS = tuple(TRIALS.c[f.name] for f in fields(TrialRecord))
+_EPOCHS = cast(Table, EpochMetricRow.__table__)
+_CHECKPOINTS = cast(Table, CheckpointRow.__table__)
+_EVENTS = cast(Table, TrialEventRow.__table__)
+
+
+def _of_trial(table: Table, record: Any, order: Any) -> Any:
+    columns = (table.c[f.name] for f in fields(record))
+    return select(*columns).where(table.c.trial_id == bindparam("trial")).order_by(order)
+
+
+TRIAL = select(*TRIAL_COLUMNS).where(TRIALS.c.id == bindparam("trial"))
+CURVES = _of_trial(_EPOCHS, EpochRecord, _EPOCHS.c.epoch)
+CHECKPOINTS = _of_trial(_CHECKPOINTS, CheckpointRecord, _CHECKPOINTS.c.epoch)
+EVENTS = _of_trial(_EVENTS, TrialEventRecord, _EVENTS.c.id)
 
 CLAIM = (
     update(TRIALS)

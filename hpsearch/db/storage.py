@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from hpsearch.db.engine import create_db_engine, hide_password, safe_url
+from hpsearch.db.engine import POOL_SIZE, create_db_engine, hide_password, safe_url
 from hpsearch.db.ensembles import EnsembleStore
 from hpsearch.db.events import EventStore
 from hpsearch.db.figures import FigureQueries
@@ -59,13 +59,14 @@ class Storage(
         self.engine.dispose()
 
 
-def open_storage(url: str | None = None) -> Storage:
+def open_storage(url: str | None = None, pool_size: int = POOL_SIZE) -> Storage:
     """Open the database at `url` (default: settings.resolved_database_url), migrated to head.
 
-    Raises StorageError, with the password hidden, when the database cannot be reached.
+    `pool_size`: connections kept open (see `create_db_engine`). Raises
+    StorageError, with the password hidden, when the database cannot be reached.
     """
     url = url or get_settings().resolved_database_url
-    engine = create_db_engine(url)
+    engine = create_db_engine(url, pool_size)
     try:
         upgrade_to_head(engine)
     except HpsearchError:

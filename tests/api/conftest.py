@@ -33,6 +33,11 @@ def service(rq_service: Service) -> Service:
 
 
 @pytest.fixture
+def database_url(service: Service) -> str:
+    return service.database_url
+
+
+@pytest.fixture
 def api_settings(service: Service, tmp_path: Path) -> Settings:
     (tmp_path / "data").mkdir()
     return Settings(

@@ -1,4 +1,5 @@
-"""Pure helpers of the API: downsampling, error locations, rate limiter, parameter estimate."""
+"""Pure helpers of the API: downsampling, error locations, rate limiter, parameter estimate,
+the cache of rendered answers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import HTTPException
 
 from api.auth import token_id
 from api.errors import field_errors
+from api.etag import RenderedCache
 from api.limits import LaunchRateLimiter
 from api.views import downsample
 from hpsearch.admission import estimate_parameters, upper_bound
@@ -71,3 +73,16 @@ def test_parameter_estimate_by_hand() -> None:
     assert upper_bound(wide, "batch_size", 32) == 32
     # maxout: each hidden affine map has 3 pieces: (2*64 + 64) * 3 + (64*3 + 3) = 771.
     assert estimate_parameters(wide, [64], 2, 3) == 771
+
+
+def test_rendered_cache_keeps_the_most_recently_used_within_its_bytes() -> None:
+    cache = RenderedCache(max_bytes=10)
+    cache.put("a", "tag-a", "aaaa")
+    cache.put("b", "tag-b", "bbbb")
+    assert cache.get("a") == ("tag-a", "aaaa")  # now the most recently used
+    cache.put("c", "tag-c", "cccc")  # 12 bytes: the least recently used (b) goes
+    assert (cache.get("b"), len(cache), cache.held_bytes) == (None, 2, 8)
+    cache.put("a", "tag-a2", "a")  # replaced, not counted twice
+    assert (cache.get("a"), cache.held_bytes) == (("tag-a2", "a"), 5)
+    cache.put("big", "tag", "x" * 11)  # larger than the cap: nothing is kept
+    assert (len(cache), cache.held_bytes) == (0, 0)

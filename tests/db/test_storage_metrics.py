@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from factories import new_trials
+from sqlalchemy import event
 
 from hpsearch.db import Storage
 from hpsearch.errors import ConflictError, NotFoundError
@@ -145,6 +147,43 @@ def test_best_trials_ordering_filters_and_pagination(storage: Storage) -> None:
     assert storage.get_search(search_id).best_trial_id == ids[1]
 
 
+@pytest.mark.parametrize("result", ["best", "last"])
+@pytest.mark.parametrize("read", ["best_trials", "get_search"])
+def test_the_best_trials_are_read_in_index_order(storage: Storage, read: str, result: str) -> None:
+    """A leaderboard page, and a running search's best trial, need no sort: the index
+    of the search's result has their order."""
+    search = storage.create_search("s", {}, seed=0, result=result)
+    trials = storage.add_trials(search.id, new_trials(3))
+    for trial, accuracy in zip(trials, [0.3, None, 0.9], strict=True):
+        storage.claim_trial(trial.id, "w")
+        if accuracy is not None:
+            storage.record_epoch(trial.id, "w", 0, {"val_accuracy": accuracy})
+    statements: list[tuple[str, Any]] = []
+
+    def capture(connection: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "ORDER BY" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(storage.engine, "before_cursor_execute", capture)
+    try:
+        if read == "best_trials":
+            storage.best_trials(search.id, limit=2)
+        else:
+            assert storage.get_search(search.id).status == "running"
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", capture)
+    ((statement, parameters),) = statements
+    with storage.engine.connect() as connection:
+        if storage.engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET enable_sort = off")  # a sort only if it must
+            plan = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+        else:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+    text = "\n".join(str(row) for row in plan)
+    assert f"ix_trials_search_{result}" in text
+    assert "Sort" not in text and "TEMP B-TREE" not in text, text
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [
@@ -179,6 +218,25 @@ def test_workers_register_heartbeat_and_go_stale(storage: Storage) -> None:
         storage.worker_heartbeat("ghost")
     with pytest.raises(ValueError, match="status"):
         storage.worker_heartbeat("host-1:42", status="asleep")
+
+
+def test_trial_page_reads_the_trial_with_its_curves_checkpoints_and_events(
+    storage: Storage,
+) -> None:
+    trial_id = _running_trial(storage)
+    storage.commit_epoch(trial_id, "w", 1, METRICS, checkpoint_path="s/a_e001.npz")
+    storage.commit_epoch(trial_id, "w", 2, METRICS, checkpoint_path="s/a_e002.npz")
+    page = storage.trial_page(trial_id)
+    assert page.trial == storage.get_trial(trial_id)
+    assert page.curves == storage.trial_curves(trial_id) and len(page.curves) == 2
+    assert page.checkpoints == storage.list_checkpoints(trial_id) and len(page.checkpoints) == 2
+    assert [e.event for e in page.events] == ["created", "claimed"]
+    assert page.events == storage.trial_events(trial_id)
+    with pytest.raises(NotFoundError, match="trial 999999"):
+        storage.trial_page(999999)
+    for read in (storage.trial_curves, storage.list_checkpoints, storage.trial_events):
+        with pytest.raises(NotFoundError, match="trial 999999"):
+            read(999999)
 
 
 def test_commit_epoch_stores_epoch_and_checkpoint_together(storage: Storage) -> None:
