@@ -2,9 +2,9 @@
 
 Setup: a fresh PostgreSQL schema holding one search of 10,000 completed trials
 x 50 epoch rows (500,000 rows, inserted server-side with generate_series),
-served by `uvicorn api.main:create_app --factory` in its own process(es)
-(master off). This process runs CLIENTS concurrent clients (httpx, asyncio),
-each with at most one request in flight, in two modes:
+served by `hpsearch serve --workers N` as deployed (its own processes, master
+off). This process runs CLIENTS concurrent clients (httpx, asyncio), each with
+at most one request in flight, in two modes:
 - dashboard: each client sends one request every INTERVAL_S seconds (random
   phase), like 50 open dashboards refreshing;
 - saturated: each client sends its next request as soon as the last one
@@ -13,9 +13,11 @@ each with at most one request in flight, in two modes:
 Measured, REQUESTS requests each (after a warm-up):
 - best runs: `GET /searches/{id}/trials?limit=50` (best validation accuracy first)
 - curves:    `GET /trials/{random id}` (config, 50 epochs of curves, checkpoints)
-Printed: p50 / p95 / p99 latency, throughput, and as the peer the same storage
-call made directly (`Storage.best_trials`, `Storage.trial_curves`, serial, no
-HTTP) with the ratio of the two p50s. Target: p95 < 50 ms.
+Printed: p50 / p95 / p99 latency, throughput, errors (non-200) and dropped
+connections (transport errors), the CPU time per request of the server's
+processes and of this client, and as the peer the same storage call made
+directly (`Storage.best_trials`, `Storage.trial_page`, serial, no HTTP) with
+the ratio of the two p50s. Target: p95 < 50 ms.
 
 Run: python bench/api_latency.py [--database-url URL] [--clients 50] [--requests 2000]
 (default URL: HPSEARCH_TEST_POSTGRES_URL or postgresql+psycopg://postgres@127.0.0.1:5432/test)
@@ -28,7 +30,8 @@ request a second each, best runs and a random trial's curves alternately),
 50 closed-loop clients, training alone again. Printed: req/s, p50/p95/p99,
 errors (non-200) and dropped connections (transport errors), and training
 epochs/s under load as a ratio of the mean of the two quiet windows, which
-bracket it, in the same run (the machine may be shared).
+bracket it, in the same run (the machine may be shared), and the CPU time per
+request of the server and of this client.
 Targets: dashboard p95 < 200 ms, 0 errors, training slowed <= 15%; closed
 loop 0 dropped connections and >= 2x 109-165 req/s.
 """
@@ -48,6 +51,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -60,6 +65,7 @@ from hpsearch.master import create_search
 from hpsearch.search import parse_search_spec
 
 TOKEN = "bench-token"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TRIALS = 10_000
 EPOCHS = 50
 DEFAULT_URL = os.environ.get(
@@ -130,20 +136,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` and its children, living or reaped (Linux)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        return total
+    return total + sum(cpu_seconds(int(child)) for child in children)
+
+
+@dataclass
+class Service:
+    """`hpsearch serve` (and its local workers): its base URL and root process."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+
+    def cpu_s(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+
 @contextmanager
-def api_server(database_url: str, workers: int = 1) -> Iterator[str]:
-    """`uvicorn --factory api.main:create_app` in a child process; yields its base URL."""
+def serve(
+    database_url: str, home: str, api_workers: int, master: bool, workers: int = 0
+) -> Iterator[Service]:
+    """`hpsearch serve --workers N` (+ `workers` `hpsearch worker --local`) as deployed."""
     port = free_port()
     env = os.environ | {
-        "HPSEARCH_DATABASE_URL": database_url,
-        "HPSEARCH_API_TOKENS": f'["{TOKEN}"]',
-        "HPSEARCH_API_MASTER": "false",
-        "HPSEARCH_REDIS_URL": "",
-    }
-    command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-               "--port", str(port), "--log-level", "warning", "--no-access-log",
-               "--workers", str(workers)]  # fmt: skip
-    process = subprocess.Popen(command, env=env)
+        "HPSEARCH_DATABASE_URL": database_url, "HPSEARCH_API_TOKENS": f'["{TOKEN}"]',
+        "HPSEARCH_HOME": home, "HPSEARCH_REDIS_URL": "", "HPSEARCH_LOG_LEVEL": "warning",
+        "HPSEARCH_API_MASTER": "true" if master else "false",
+    }  # fmt: skip
+    hpsearch = [sys.executable, "-c", "from hpsearch.cli import app; app(prog_name='hpsearch')"]
+    command = [*hpsearch, "serve", "--port", str(port), "--workers", str(api_workers)]
+    processes = [subprocess.Popen(command, env=env)]
+    processes += [subprocess.Popen([*hpsearch, "worker", "--local"], env=env)
+                  for _ in range(workers)]  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -155,38 +186,77 @@ def api_server(database_url: str, workers: int = 1) -> Iterator[str]:
                 time.sleep(0.2)
         else:
             raise RuntimeError("the API server did not start")
-        yield base
+        yield Service(base, processes[0])
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+@dataclass
+class Load:
+    """What the clients of one load window saw, and the CPU it cost."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    dropped: int = 0
+    wall_s: float = 0.0
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+    def line(self, name: str) -> str:
+        count = max(1, len(self.latencies))
+        p50, p95, p99 = (percentile(self.latencies, q) * 1000 for q in (50, 95, 99))
+        return (f"{name:<22} {len(self.latencies) / self.wall_s:6.0f} req/s  p50 {p50:6.1f} ms  "
+                f"p95 {p95:6.1f} ms  p99 {p99:6.1f} ms  errors {self.errors}  dropped "
+                f"{self.dropped}  CPU/req: server {1000 * self.server_cpu_s / count:4.2f} ms, "
+                f"client {1000 * self.client_cpu_s / count:4.2f} ms")  # fmt: skip
 
 
 async def load(
-    base: str, paths: Callable[[], str], clients: int, requests: int, interval_s: float = 0.0
-) -> tuple[list[float], float]:
-    """Latencies (s) of `requests` GETs spread over `clients` clients; wall time.
+    service: Service,
+    paths: Callable[[], str],
+    clients: int,
+    interval_s: float = 0.0,
+    requests: int | None = None,
+    duration_s: float | None = None,
+) -> Load:
+    """GETs from `clients` clients: `requests` in all, or for `duration_s`.
 
-    Each client starts a request every `interval_s` (0: as soon as the last one answered).
+    Each client has one request in flight and starts one every `interval_s`
+    (0: as soon as the last one answered).
     """
-    latencies: list[float] = []
+    result = Load()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=service.base, headers=headers, limits=limits,
+                                 timeout=httpx.Timeout(30.0)) as client:  # fmt: skip
+        end = time.perf_counter() + (duration_s if duration_s is not None else 1e9)
 
-        async def one_client(count: int) -> None:
+        async def one_client(count: float) -> None:
             await asyncio.sleep(random.uniform(0, interval_s))
-            for _ in range(count):
+            while count > 0 and time.perf_counter() < end:
+                count -= 1
                 started = time.perf_counter()
-                response = await client.get(paths())
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+                try:
+                    response = await client.get(paths())
+                    result.errors += response.status_code != 200
+                except httpx.TransportError:
+                    result.dropped += 1
+                result.latencies.append(time.perf_counter() - started)
                 await asyncio.sleep(max(0.0, interval_s - (time.perf_counter() - started)))
 
-        per_client = [requests // clients + (i < requests % clients) for i in range(clients)]
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client(count) for count in per_client))
-        return latencies, time.perf_counter() - started
+        if requests is None:
+            counts = [float("inf")] * clients
+        else:
+            counts = [requests // clients + (i < requests % clients) for i in range(clients)]
+        server_s, client_s, started = service.cpu_s(), time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one_client(count) for count in counts))
+        result.wall_s = time.perf_counter() - started
+        result.server_cpu_s = service.cpu_s() - server_s
+        result.client_cpu_s = time.process_time() - client_s
+    return result
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -203,13 +273,12 @@ def direct_p50(call: Callable[[], Any], repeats: int = 200) -> float:
     return statistics.median(timings)
 
 
-def report(name: str, latencies: list[float], wall_s: float, direct_s: float) -> bool:
-    p50, p95, p99 = (percentile(latencies, q) * 1000 for q in (50, 95, 99))
-    print(f"{name:<22} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  p99 {p99:6.1f} ms  "
-          f"{len(latencies) / wall_s:6.0f} req/s  | direct storage call p50 "
-          f"{direct_s * 1000:5.2f} ms (HTTP p50 / direct = {p50 / (direct_s * 1000):4.1f}x)  "
+def report(name: str, result: Load, direct_s: float) -> None:
+    p50 = percentile(result.latencies, 50) * 1000
+    p95 = percentile(result.latencies, 95) * 1000
+    print(f"{result.line(name)}  | direct storage call p50 {direct_s * 1000:5.2f} ms "
+          f"(HTTP p50 / direct = {p50 / (direct_s * 1000):4.1f}x)  "
           f"target p95 < 50 ms: {'met' if p95 < 50 else 'MISSED'}")  # fmt: skip
-    return p95 < 50
 
 
 RUNNING_SPEC = {
@@ -219,67 +288,6 @@ RUNNING_SPEC = {
     "space": {"optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-4, "high": 1e-2}},
     "stages": [{"trials": 2000, "epochs": 5}],
 }  # fmt: skip
-
-
-@contextmanager
-def running_service(database_url: str, home: str, api_workers: int) -> Iterator[str]:
-    """`hpsearch serve --workers N` + 2 `hpsearch worker --local` processes; yields the base."""
-    port = free_port()
-    env = os.environ | {
-        "HPSEARCH_DATABASE_URL": database_url, "HPSEARCH_API_TOKENS": f'["{TOKEN}"]',
-        "HPSEARCH_HOME": home, "HPSEARCH_REDIS_URL": "", "HPSEARCH_LOG_LEVEL": "warning",
-    }  # fmt: skip
-    hpsearch = [sys.executable, "-c", "from hpsearch.cli import app; app(prog_name='hpsearch')"]
-    serve = [*hpsearch, "serve", "--port", str(port), "--workers", str(api_workers)]
-    processes = [subprocess.Popen(serve, env=env)]
-    processes += [subprocess.Popen([*hpsearch, "worker", "--local"], env=env) for _ in range(2)]
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("the API server did not start")
-        yield base
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-
-
-async def load_for(
-    base: str, paths: Callable[[], str], clients: int, duration_s: float, interval_s: float
-) -> tuple[list[float], int, int, float]:
-    """GETs from `clients` clients for `duration_s`: latencies (s), errors, dropped, wall s."""
-    latencies: list[float] = []
-    failures = {"errors": 0, "dropped": 0}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    timeout = httpx.Timeout(30.0)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
-                                 timeout=timeout) as client:  # fmt: skip
-        end = time.perf_counter() + duration_s
-
-        async def one_client() -> None:
-            await asyncio.sleep(random.uniform(0, interval_s))
-            while time.perf_counter() < end:
-                started = time.perf_counter()
-                try:
-                    response = await client.get(paths())
-                    failures["errors"] += response.status_code != 200
-                except httpx.TransportError:
-                    failures["dropped"] += 1
-                latencies.append(time.perf_counter() - started)
-                await asyncio.sleep(max(0.0, interval_s - (time.perf_counter() - started)))
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(clients)))
-        return latencies, failures["errors"], failures["dropped"], time.perf_counter() - started
 
 
 def epochs_committed(storage: Storage, search_id: int) -> int:
@@ -302,7 +310,7 @@ def running_main(args: argparse.Namespace) -> None:
         storage = open_storage(url)
         spec = parse_search_spec(RUNNING_SPEC, source="bench")
         search_id = create_search(storage, spec, LocalExecutor())
-        with running_service(url, home, args.server_workers) as base:
+        with serve(url, home, args.server_workers, master=True, workers=2) as service:
             time.sleep(5)  # workers load the data and start training
             ids = [t.id for t in storage.best_trials(search_id, limit=200)]
             routes = [f"/searches/{search_id}/trials?limit=50"]
@@ -314,15 +322,10 @@ def running_main(args: argparse.Namespace) -> None:
             rates = {"quiet before": training_rate(storage, search_id, quiet)[0]}
             for mode, interval_s in (("dashboard", 1.0), ("closed loop", 0.0)):
                 run = lambda i=interval_s: asyncio.run(  # noqa: E731
-                    load_for(base, next_path, args.clients, args.duration_s, i)
+                    load(service, next_path, args.clients, i, duration_s=args.duration_s)
                 )
-                rates[mode], (latencies, errors, dropped, wall_s) = training_rate(
-                    storage, search_id, run
-                )
-                p50, p95, p99 = (percentile(latencies, q) * 1000 for q in (50, 95, 99))
-                print(f"{mode:<12} {len(latencies) / wall_s:6.0f} req/s  p50 {p50:6.1f} ms  "
-                      f"p95 {p95:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}  "
-                      f"dropped connections {dropped}  ({len(latencies)} requests)")  # fmt: skip
+                rates[mode], result = training_rate(storage, search_id, run)
+                print(f"{result.line(mode)}  ({len(result.latencies)} requests)")
             rates["quiet after"] = training_rate(storage, search_id, quiet)[0]
         quiet_rate = (rates["quiet before"] + rates["quiet after"]) / 2
         print("training epochs/s: " + ", ".join(f"{k} {v:.1f}" for k, v in rates.items()))
@@ -339,14 +342,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--interval-s", type=float, default=1.0, help="dashboard refresh")
-    parser.add_argument("--server-workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument("--server-workers", type=int, default=1, help="hpsearch serve --workers")
     parser.add_argument("--running", action="store_true", help="against a running search")
     parser.add_argument("--duration-s", type=float, default=60.0, help="--running: per window")
     args = parser.parse_args()
     if args.running:
         running_main(args)
         return
-    with fresh_schema(args.database_url) as url:
+    with fresh_schema(args.database_url) as url, tempfile.TemporaryDirectory() as home:
         storage = open_storage(url)
         started = time.perf_counter()
         search_id, trial_ids = populate(storage)
@@ -358,20 +361,20 @@ def main() -> None:
             "best runs": (lambda: best_path,
                           lambda: storage.best_trials(search_id, limit=50)),
             "curves": (lambda: f"/trials/{rng.choice(trial_ids)}",
-                       lambda: storage.trial_curves(rng.choice(trial_ids))),
+                       lambda: storage.trial_page(rng.choice(trial_ids))),
         }  # fmt: skip
         print(f"{args.clients} concurrent clients, {args.requests} requests per query and mode, "
-              f"server: uvicorn ({args.server_workers} process(es)), client: this process "
+              f"server: hpsearch serve --workers {args.server_workers}, client: this process "
               f"(httpx + asyncio), {os.cpu_count()} CPUs")  # fmt: skip
-        with api_server(url, args.server_workers) as base:
+        with serve(url, home, args.server_workers, master=False) as service:
             for name, (paths, direct) in queries.items():
-                asyncio.run(load(base, paths, args.clients, min(200, args.requests)))  # warm-up
+                asyncio.run(load(service, paths, args.clients, requests=200))  # warm-up
                 direct_s = direct_p50(direct)
                 for mode, interval_s in (("dashboard", args.interval_s), ("saturated", 0.0)):
-                    latencies, wall_s = asyncio.run(
-                        load(base, paths, args.clients, args.requests, interval_s)
+                    result = asyncio.run(
+                        load(service, paths, args.clients, interval_s, requests=args.requests)
                     )
-                    report(f"{name} ({mode})", latencies, wall_s, direct_s)
+                    report(f"{name} ({mode})", result, direct_s)
         storage.close()
 
 
