@@ -22,9 +22,10 @@ the ratio of the two p50s. Target: p95 < 50 ms.
 Run: python bench/api_latency.py [--database-url URL] [--clients 50] [--requests 2000]
 (default URL: HPSEARCH_TEST_POSTGRES_URL or postgresql+psycopg://postgres@127.0.0.1:5432/test)
 
-`--running` measures instead against a RUNNING search: `hpsearch serve
---workers N` (its in-process master advancing the search) and 2 local
-worker processes training on the same machine. For DURATION_S each:
+`--running` measures instead against a RUNNING search, deployed as
+docker-compose.yml does: `hpsearch serve --workers N` (master off), one
+`hpsearch master` advancing the search and 2 local worker processes training
+on the same machine. For DURATION_S each:
 training alone (epochs/s committed), 50 clients at dashboard pace (one
 request a second each, best runs and a random trial's curves alternately),
 50 closed-loop clients, training alone again. Printed: req/s, p50/p95/p99,
@@ -160,21 +161,22 @@ class Service:
 
 
 @contextmanager
-def serve(
-    database_url: str, home: str, api_workers: int, master: bool, workers: int = 0
-) -> Iterator[Service]:
-    """`hpsearch serve --workers N` (+ `workers` `hpsearch worker --local`) as deployed."""
+def serve(database_url: str, home: str, api_workers: int, workers: int = 0) -> Iterator[Service]:
+    """`hpsearch serve --workers N` as deployed (docker-compose.yml: HPSEARCH_API_MASTER=false);
+    with `workers`, also `hpsearch master` and that many `hpsearch worker --local`."""
     port = free_port()
     env = os.environ | {
         "HPSEARCH_DATABASE_URL": database_url, "HPSEARCH_API_TOKENS": f'["{TOKEN}"]',
         "HPSEARCH_HOME": home, "HPSEARCH_REDIS_URL": "", "HPSEARCH_LOG_LEVEL": "warning",
-        "HPSEARCH_API_MASTER": "true" if master else "false",
+        "HPSEARCH_API_MASTER": "false",
     }  # fmt: skip
     hpsearch = [sys.executable, "-c", "from hpsearch.cli import app; app(prog_name='hpsearch')"]
     command = [*hpsearch, "serve", "--port", str(port), "--workers", str(api_workers)]
     processes = [subprocess.Popen(command, env=env)]
-    processes += [subprocess.Popen([*hpsearch, "worker", "--local"], env=env)
-                  for _ in range(workers)]  # fmt: skip
+    if workers:
+        processes.append(subprocess.Popen([*hpsearch, "master"], env=env))
+        processes += [subprocess.Popen([*hpsearch, "worker", "--local"], env=env)
+                      for _ in range(workers)]  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -310,7 +312,7 @@ def running_main(args: argparse.Namespace) -> None:
         storage = open_storage(url)
         spec = parse_search_spec(RUNNING_SPEC, source="bench")
         search_id = create_search(storage, spec, LocalExecutor())
-        with serve(url, home, args.server_workers, master=True, workers=2) as service:
+        with serve(url, home, args.server_workers, workers=2) as service:
             time.sleep(5)  # workers load the data and start training
             ids = [t.id for t in storage.best_trials(search_id, limit=200)]
             routes = [f"/searches/{search_id}/trials?limit=50"]
@@ -366,7 +368,7 @@ def main() -> None:
         print(f"{args.clients} concurrent clients, {args.requests} requests per query and mode, "
               f"server: hpsearch serve --workers {args.server_workers}, client: this process "
               f"(httpx + asyncio), {os.cpu_count()} CPUs")  # fmt: skip
-        with serve(url, home, args.server_workers, master=False) as service:
+        with serve(url, home, args.server_workers) as service:
             for name, (paths, direct) in queries.items():
                 asyncio.run(load(service, paths, args.clients, requests=200))  # warm-up
                 direct_s = direct_p50(direct)
