@@ -112,6 +112,8 @@ def test_pause_resume_across_an_api_restart(
 ) -> None:
     first = make_client()
     search = launch(first, tiny_spec())
+    # Stage 0 is queued (and enqueued) once the master's sanity gate passed; then pause.
+    wait_for(first, f"/searches/{search['id']}/trials", lambda body: len(body) == 2)
     paused = first.post(f"/searches/{search['id']}/pause").json()
     assert paused["status"] == "paused"
     assert first.post(f"/searches/{search['id']}/pause").json()["status"] == "paused"
