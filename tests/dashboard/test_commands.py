@@ -20,11 +20,18 @@ def start(args: list[str], home: Path) -> tuple[subprocess.Popen[str], str, str]
     process = subprocess.Popen(
         [*HPSEARCH, *args], cwd=home, env=env, text=True,
         stdout=subprocess.PIPE, stderr=(home / "stderr.log").open("w"),
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     assert process.stdout is not None
     announcement, token = process.stdout.readline(), process.stdout.readline().strip()
     assert announcement.startswith("dashboard: http://127.0.0.1:"), announcement
     return process, announcement.split()[1].rstrip("/"), token
+
+
+def _default_sigint() -> None:
+    """SIGINT as a terminal's Ctrl-C delivers it: a suite started in the background by a
+    shell without job control inherits SIGINT ignored, and so would the command."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def signed_in_client(base: str, token: str) -> httpx.Client:
