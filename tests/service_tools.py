@@ -194,16 +194,21 @@ class Service:
 
 
 def wait_for(
-    condition: Callable[[], Any], timeout_s: float, what: str, poll_s: float = 0.05
+    condition: Callable[[], Any],
+    timeout_s: float,
+    what: str | Callable[[], str],
+    poll_s: float = 0.05,
 ) -> Any:
-    """Poll `condition` until it returns something truthy; fail naming `what` after timeout_s."""
+    """Poll `condition` until it returns something truthy; fail naming `what` (a str, or a
+    callable giving one at that time, e.g. with logs) after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+            description = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {description}")
         time.sleep(poll_s)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from native_cluster import NativeCluster
-from private_services import wait_until
+from service_tools import wait_for
 
 from hpsearch.db import Storage
 
@@ -91,7 +91,7 @@ def wait_final(cluster: NativeCluster, search_id: int, timeout_s: float, on_tick
         return (f"search {search_id} to end: {search['progress']}\nunfinished: {unfinished}\n"
                 f"processes alive: {alive}\n{cluster.logs()}")  # fmt: skip
 
-    return str(wait_until(final, timeout_s, describe, poll_s=0.5))
+    return str(wait_for(final, timeout_s, describe, poll_s=0.5))
 
 
 def check_trials(storage: Storage, search_id: int) -> list[Any]:

@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 from compose_file import load_compose, service_environment
-from private_services import PrivatePostgres, PrivateRedis, free_port, wait_until
+from private_services import PrivatePostgres, PrivateRedis, free_port
+from service_tools import wait_for
 
 __all__ = ["HPSEARCH", "TEST_VARIABLES", "ClusterProcess", "NativeCluster"]
 
@@ -115,7 +116,7 @@ class NativeCluster:
         started = ClusterProcess(service, process, log_path)
         self.processes.append(started)
         if service == "api":
-            wait_until(self.api_answers, 90, lambda: "the API's /health\n" + self.logs())
+            wait_for(self.api_answers, 90, lambda: "the API's /health\n" + self.logs())
         return started
 
     def start_topology(self, workers: int) -> None:

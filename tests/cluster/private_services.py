@@ -15,12 +15,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import psycopg
+from service_tools import wait_for
 
-__all__ = ["PrivatePostgres", "PrivateRedis", "free_port", "wait_until"]
+__all__ = ["PrivatePostgres", "PrivateRedis", "free_port"]
 
 PG_VERSION = "15"
 _CLUSTERS = itertools.count()
@@ -30,20 +30,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def wait_until(condition, timeout_s: float, what, poll_s: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll `condition` until truthy; AssertionError naming `what` (a str, or a callable
-    giving one at that time) after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            description = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {description}")
-        time.sleep(poll_s)
 
 
 class PrivatePostgres:
@@ -66,12 +52,12 @@ class PrivatePostgres:
 
     def start(self) -> None:
         self._ctl("start")
-        wait_until(self.answers, 60, f"PostgreSQL {self.name} to accept connections")
+        wait_for(self.answers, 60, f"PostgreSQL {self.name} to accept connections")
 
     def restart(self) -> None:
         """`pg_ctlcluster ... restart` (fast shutdown: every connection is cut)."""
         self._ctl("restart")
-        wait_until(self.answers, 60, f"PostgreSQL {self.name} to come back")
+        wait_for(self.answers, 60, f"PostgreSQL {self.name} to come back")
 
     def answers(self) -> bool:
         try:
@@ -118,7 +104,7 @@ class PrivateRedis:
                    "--dir", str(self.folder), "--save", ""]  # fmt: skip
         log = (self.folder / "redis.log").open("ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self.answers, 30, f"redis-server on port {self.port}")
+        wait_for(self.answers, 30, f"redis-server on port {self.port}")
 
     def answers(self) -> bool:
         from redis import Redis

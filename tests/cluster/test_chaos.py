@@ -18,7 +18,7 @@ import pytest
 from chaos_tools import check_trials, kill_random_worker, launch, settle_kills, wait_final
 from cluster_specs import spiral_search
 from native_cluster import NativeCluster
-from private_services import wait_until
+from service_tools import wait_for
 
 from hpsearch.checkpoints import is_temporary_name, load_checkpoint
 from hpsearch.db import Storage, open_storage
@@ -64,7 +64,7 @@ def test_random_worker_kills_through_a_50_trial_search_lose_nothing(
                 next_kill = time.monotonic() + rng.uniform(0.5, 1.5)
 
     assert wait_final(cluster, search_id, 240, tick) == "completed"
-    wait_until(lambda: settle_kills(storage, kills) or all(
+    wait_for(lambda: settle_kills(storage, kills) or all(
         s is not None for k in kills for s in k.trials.values()), REQUEUE_BOUND_S,
         "every killed worker's trials to be requeued")  # fmt: skip
     trials = check_trials(storage, search_id)
@@ -116,7 +116,7 @@ def test_postgresql_restarted_mid_search_everyone_reconnects_and_no_epoch_is_los
     for _ in range(2):
         cluster.start("worker")
     search_id = launch(cluster, spiral_search([{"trials": 12, "epochs": 4}], concurrency=4))
-    wait_until(lambda: _completed(storage, search_id) >= 3, 120, "three finished trials")
+    wait_for(lambda: _completed(storage, search_id) >= 3, 120, "three finished trials")
     committed = _epoch_rows(storage, search_id)
     cluster.postgres.restart()
     storage.engine.dispose()  # the test's own connections were cut too
@@ -136,7 +136,7 @@ def test_the_api_and_the_master_killed_and_restarted_mid_search_the_search_conti
         cluster.start("worker")
     stages = [{"trials": 8, "epochs": 1}, {"trials": 3, "epochs": 3, "keep": 0.5}]
     search_id = launch(cluster, spiral_search(stages, concurrency=4))
-    wait_until(lambda: _completed(storage, search_id) >= 2, 120, "two finished trials")
+    wait_for(lambda: _completed(storage, search_id) >= 2, 120, "two finished trials")
     (api,) = cluster.running("api")
     api.kill()
     master.kill()

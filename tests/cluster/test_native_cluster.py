@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cluster_specs import spiral_search
 from native_cluster import NativeCluster
-from private_services import wait_until
+from service_tools import wait_for
 
 from hpsearch.db import open_storage
 
@@ -19,7 +19,7 @@ def test_a_search_runs_end_to_end_through_rest_on_api_master_and_workers(
     def alive_workers() -> int:
         return sum(w["alive"] for w in cluster.rest("GET", "/workers"))
 
-    wait_until(lambda: alive_workers() == 2, 60, lambda: "two live workers\n" + cluster.logs())
+    wait_for(lambda: alive_workers() == 2, 60, lambda: "two live workers\n" + cluster.logs())
     stages = [{"trials": 6, "epochs": 1}, {"trials": 2, "epochs": 3, "keep": 0.5}]
     launched = cluster.rest("POST", "/searches", json=spiral_search(stages))
     search_id = launched["id"]
@@ -28,7 +28,7 @@ def test_a_search_runs_end_to_end_through_rest_on_api_master_and_workers(
         search = cluster.rest("GET", f"/searches/{search_id}")
         return search if search["status"] in FINAL else None
 
-    search = wait_until(finished, 120, lambda: "the search\n" + cluster.logs(), poll_s=0.5)
+    search = wait_for(finished, 120, lambda: "the search\n" + cluster.logs(), poll_s=0.5)
     assert search["status"] == "completed", search
     trials = cluster.rest("GET", f"/searches/{search_id}/trials")
     assert len(trials) == 8 and all(t["status"] == "completed" for t in trials)
