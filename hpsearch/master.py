@@ -31,10 +31,12 @@ the API process (cluster mode). A parsed spec is cached per process.
 from __future__ import annotations
 
 import logging
-import time
+import signal
+import threading
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from types import FrameType
 from typing import Any
 
 from hpsearch.db import Storage, open_storage
@@ -327,8 +329,25 @@ def master_tick(
     return len(searches)
 
 
+def _stop_on_signals(stopping: threading.Event) -> None:
+    """SIGTERM / SIGINT set `stopping`: the tick in progress ends, then the loop.
+
+    Needed in a container, where the master is PID 1: the kernel ignores a
+    signal PID 1 has no handler for, so without one `docker stop` waits out its
+    grace period and then SIGKILLs the master.
+    """
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log_event("master", "master.stopping", signal=signal.Signals(signum).name)
+        stopping.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, request_stop)
+
+
 def run_master_loop(tick_s: float = 1.0, settings: Settings | None = None) -> None:
-    """`hpsearch master`: `master_tick` every `tick_s` seconds.
+    """`hpsearch master`: `master_tick` every `tick_s` seconds, until SIGTERM or SIGINT.
 
     A tick that fails (the database or Redis restarting) is logged and the
     next one tries again: the master reconnects by itself.
@@ -336,11 +355,15 @@ def run_master_loop(tick_s: float = 1.0, settings: Settings | None = None) -> No
     settings = settings or get_settings()
     storage = open_storage(settings.resolved_database_url)
     executor = make_executor(settings.redis_url)
+    stopping = threading.Event()
+    _stop_on_signals(stopping)
     log_event("master", "master.started", tick_s=tick_s, database=storage.url)
-    while True:
+    while not stopping.is_set():
         try:
             master_tick(storage, executor, settings.stale_after_s, settings.worker_prune_after_s)
         except Exception as error:  # retried at the next tick; the database is the truth
             log_event("master", "master.tick_failed", logging.WARNING,
                       error=f"{type(error).__name__}: {error}")  # fmt: skip
-        time.sleep(tick_s)
+        stopping.wait(tick_s)
+    storage.close()
+    log_event("master", "master.stopped")

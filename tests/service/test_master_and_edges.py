@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from service_tools import HPSEARCH, Service, parse, spiral_spec, wait_for
+from service_tools import CLI_MASTER, HPSEARCH, Service, parse, spiral_spec, wait_for
 
 from hpsearch.db import Storage, TrialRecord, open_storage
 from hpsearch.executors import LocalExecutor
@@ -98,6 +101,24 @@ def test_a_cancel_request_stops_a_running_trial_within_one_epoch(local_service: 
         assert (cancelled.failure_kind, cancelled.attempts) == ("cancel", 1), cancelled
     finally:
         storage.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_master_stops_cleanly_on_sigterm_and_sigint(
+    local_service: Service, signum: signal.Signals
+) -> None:
+    """`docker stop` sends SIGTERM to the master as PID 1, which has no default action
+    there: without its own handler the master ignored it and was SIGKILLed 10 s later."""
+    master = local_service.start_worker(code=CLI_MASTER, HPSEARCH_LOG_FORMAT="json")
+
+    def events() -> list[str]:
+        lines = [json.loads(line) for line in master.log().splitlines() if line.startswith("{")]
+        return [str(line.get("event")) for line in lines]
+
+    wait_for(lambda: "master.started" in events(), 60, lambda: f"the master up\n{master.log()}")
+    os.kill(master.pid, signum)
+    assert master.process.wait(timeout=10) == 0, master.log()
+    assert events()[-2:] == ["master.stopping", "master.stopped"], master.log()
 
 
 @pytest.mark.parametrize(
