@@ -22,11 +22,17 @@ Border rule (numeric parameters): side "low" (or "high") is flagged when the
 best result's value lies in the outer `border_fraction` of the current range
 on that side (positions in log10 space for log parameters) and at least half of
 the top values lie in that half of the range. With `widen_on_border`, that side
-of the next range is moved out beyond the current bound: x10 (one decade) for
-log parameters, one range width for linear ones (rounded outward to an
-integer for integer kinds), clipped to the parameter's hard limits (the
-config field's own bounds, and `limit_low` / `limit_high` in the spec). A
-flagged side already at its limit is reported with `widened_to=None`.
+of the next range is moved out beyond the current bound by as much room as the
+good results take inside it: the robust span of the top values (in log10 space
+for log parameters), at least `margin` times the current range width, at most
+one decade (log) or one range width (linear). The region explored beyond the
+border is then the size of the region that earned the warning: learning rates
+whose top results span a decade move a decade, a width whose best values sit
+between 128 and 256 moves to 512, not 2,560 (a size parameter widened by a
+fixed decade multiplies a trial's cost far beyond what the results asked for).
+Integer kinds are rounded outward; the bound is clipped to the parameter's hard
+limits (the config field's own bounds, and `limit_low` / `limit_high` in the
+spec). A flagged side already at its limit is reported with `widened_to=None`.
 """
 
 from __future__ import annotations
@@ -165,8 +171,9 @@ def _refine_numeric(
     low_value = current.low if new_low <= low else current._unscale(new_low)
     high_value = current.high if new_high >= high else current._unscale(new_high)
     warnings = []
+    reach = max(span_high - span_low, policy.margin * width)
     for side in _border_sides(current, values, policy.border_fraction):
-        widened = _widen(param, side) if policy.widen_on_border else None
+        widened = _widen(param, side, reach) if policy.widen_on_border else None
         if widened is not None and side == "low":
             low_value = widened
         elif widened is not None:
@@ -218,23 +225,27 @@ def _border_sides(
     return sides
 
 
-def _widen(param: Param, side: Literal["low", "high"]) -> float | None:
-    """The bound one decade (log) or one width (linear) beyond `side`, within limits."""
+def _widen(param: Param, side: Literal["low", "high"], reach: float) -> float | None:
+    """The bound `reach` (scaled units) beyond `side`, at most one decade (log) or one range
+    width (linear), rounded outward for integers, within the hard limits; None when that
+    does not move the bound."""
     current = param.distribution
     assert isinstance(current, NumericDistribution)
+    low, high = current._scale(current.low), current._scale(current.high)
+    reach = min(reach, 1.0 if current.log else high - low)
     limit_low, limit_high = _int_limits(current, param.limits)
     if side == "low":
-        target = current.low / 10.0 if current.log else current.low - (current.high - current.low)
+        target = current._unscale(low - reach)
         if current.log and current.is_int:
             target = max(target, 1.0)
         if current.is_int:
-            target = math.floor(target)
+            target = math.floor(target + 1e-9)
         if limit_low is not None:
             target = max(target, limit_low)
         return target if target < current.low else None
-    target = current.high * 10.0 if current.log else current.high + (current.high - current.low)
+    target = current._unscale(high + reach)
     if current.is_int:
-        target = math.ceil(target)
+        target = math.ceil(target - 1e-9)
     if limit_high is not None:
         target = min(target, limit_high)
     return target if target > current.high else None

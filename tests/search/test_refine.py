@@ -74,8 +74,8 @@ def test_failed_trials_never_drive_narrowing() -> None:
     assert unchanged == space and warnings == []
 
 
-def test_best_at_high_border_of_log_range_warns_and_widens_one_decade() -> None:
-    space = one("lr", LogUniform(1e-6, 1e-1))
+def test_best_at_high_border_of_log_range_warns_and_widens_by_the_margin() -> None:
+    space = one("lr", LogUniform(1e-6, 1e-1))  # 5 decades: margin 0.1 = half a decade
     scored = [(0.09, 0.9), (0.05, 0.85), (1e-5, 0.2), (1e-6, 0.1)]
     refined, warnings = refine(space, results("lr", scored), RefinePolicy(keep=2, margin=0.1))
     assert len(warnings) == 1
@@ -83,9 +83,20 @@ def test_best_at_high_border_of_log_range_warns_and_widens_one_decade() -> None:
     assert (warning.param, warning.side) == ("lr", "high")
     assert warning.evidence == (0.09, 0.05)
     assert warning.range == (1e-6, 1e-1)
-    assert warning.widened_to == pytest.approx(1.0)
-    assert refined["lr"].distribution.high == pytest.approx(1.0)
+    assert warning.widened_to == pytest.approx(10**-0.5)  # the span, 0.26 decade, is less
+    assert refined["lr"].distribution.high == pytest.approx(10**-0.5)
     assert "high border" in warning.message()
+
+
+def test_widening_moves_as_far_as_the_best_values_spread_at_most_one_decade() -> None:
+    width = one("width", LogInt(16, 256))
+    scored = [(256, 0.9), (128, 0.85), (16, 0.2)]
+    _, warnings = refine(width, results("width", scored), RefinePolicy(keep=2, margin=0.0))
+    assert warnings[0].widened_to == 512  # the top values span a factor 2: 256 -> 512
+    lr = one("lr", LogUniform(1e-6, 1e-1))
+    spread = [(0.09, 0.9), (1e-3, 0.85), (1e-6, 0.1)]  # two decades apart, both high
+    _, warnings = refine(lr, results("lr", spread), RefinePolicy(keep=2, margin=0.0))
+    assert warnings[0].widened_to == pytest.approx(1.0)  # capped at one decade
 
 
 def test_border_warning_without_widening_keeps_the_bound() -> None:
@@ -96,13 +107,16 @@ def test_border_warning_without_widening_keeps_the_bound() -> None:
     assert refined["lr"].distribution.high == pytest.approx(1e-1)
 
 
-def test_linear_low_border_widens_by_one_width_clipped_to_limit() -> None:
+def test_linear_low_border_widens_by_the_span_clipped_to_limit() -> None:
     space = one("keep", Uniform(0.5, 1.0), limits=(0.05, 1.0))
-    scored = [(0.51, 0.9), (0.52, 0.8), (0.9, 0.1)]
+    scored = [(0.51, 0.9), (0.74, 0.8), (0.9, 0.1)]
     refined, warnings = refine(space, results("keep", scored), RefinePolicy(keep=2))
     assert [w.side for w in warnings] == ["low"]
-    assert warnings[0].widened_to == pytest.approx(0.05)  # 0.5 - 0.5 = 0.0, clipped
-    assert refined["keep"].distribution.low == pytest.approx(0.05)
+    assert warnings[0].widened_to == pytest.approx(0.27)  # 0.5 - (0.74 - 0.51)
+    assert refined["keep"].distribution.low == pytest.approx(0.27)
+    limited = one("keep", Uniform(0.5, 1.0), limits=(0.3, 1.0))
+    _, warnings = refine(limited, results("keep", scored), RefinePolicy(keep=2))
+    assert warnings[0].widened_to == pytest.approx(0.3)
 
 
 def test_border_at_hard_limit_warns_but_cannot_widen() -> None:
@@ -113,12 +127,16 @@ def test_border_at_hard_limit_warns_but_cannot_widen() -> None:
     assert refined["keep"].distribution.high == pytest.approx(1.0)
 
 
-def test_log_int_low_border_widens_to_tenth_but_not_below_one() -> None:
+def test_log_int_low_border_widens_rounded_outward_but_not_below_one() -> None:
     space = one("width", LogInt(16, 256), limits=(1, None))
     scored = [(16, 0.9), (17, 0.85), (200, 0.1)]
     refined, warnings = refine(space, results("width", scored), RefinePolicy(keep=2))
     assert warnings[0].side == "low"
-    assert refined["width"].distribution.low == 1  # 16 / 10 = 1.6, rounded outward
+    assert refined["width"].distribution.low == 12  # 16 / 10**0.12 = 12.1, rounded outward
+    small = one("width", LogInt(2, 256), limits=(1, None))
+    refined, _ = refine(small, results("width", [(2, 0.9), (2, 0.85), (200, 0.1)]),
+                        RefinePolicy(keep=2))  # fmt: skip
+    assert refined["width"].distribution.low == 1  # 2 / 10**0.21 = 1.2, rounded outward
 
 
 def test_interior_best_or_split_top_gives_no_warning() -> None:
@@ -201,18 +219,18 @@ def test_refining_never_yields_an_empty_or_invalid_range(seed, accuracies, keep,
 
 def test_widened_integer_bounds_stay_integers_and_hard_limits_hold() -> None:
     space = SearchSpace.from_dict(
-        {"model.hidden_sizes.0": {"kind": "log_int", "low": 16, "high": 256, "limit_high": 900}}
+        {"model.hidden_sizes.0": {"kind": "log_int", "low": 16, "high": 256, "limit_high": 300}}
     )
     results = [TrialResult({"model.hidden_sizes.0": w}, 0.9 - i / 100) for i, w in
                enumerate([256, 250, 240, 200, 30, 20])]  # fmt: skip
     refined, warnings = refine(space, results, RefinePolicy(keep=4))
-    assert warnings and warnings[0].side == "high" and warnings[0].widened_to == 900
-    assert refined["model.hidden_sizes.0"].distribution.to_dict()["high"] == 900
+    assert warnings and warnings[0].side == "high" and warnings[0].widened_to == 300  # 338
+    assert refined["model.hidden_sizes.0"].distribution.to_dict()["high"] == 300
     low_side = [TrialResult({"model.hidden_sizes.0": w}, 0.9 - i / 100) for i, w in
                 enumerate([16, 17, 18, 20, 200, 250])]  # fmt: skip
     _, found = refine(space, low_side, RefinePolicy(keep=4))
-    assert found[0].widened_to == 1 and isinstance(found[0].widened_to, int)
-    assert "widened to 1;" in found[0].message() or found[0].message().endswith("widened to 1")
+    assert found[0].widened_to == 12 and isinstance(found[0].widened_to, int)
+    assert "widened to 12;" in found[0].message() or found[0].message().endswith("widened to 12")
 
 
 def test_a_lucky_straggler_does_not_hold_the_range_open() -> None:
