@@ -29,11 +29,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # service_tools
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "cluster"))
 
 from chaos_tools import FINAL_TRIAL, kill_random_worker, launch, settle_kills
 from cluster_specs import spiral_search
-from compose_file import load_compose
+from compose_file import load_compose, service_environment
 from native_cluster import TEST_VARIABLES, NativeCluster
 from private_services import PrivatePostgres, PrivateRedis
 
@@ -128,8 +129,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--kill-every-s", type=float, default=20.0)
-    parser.add_argument("--heartbeat-s", type=float, default=2.0)
-    parser.add_argument("--stale-after-s", type=float, default=10.0)
+    required = {"POSTGRES_PASSWORD": "-", "HPSEARCH_API_TOKENS": "-"}  # only to interpolate
+    worker = service_environment(load_compose(), "worker", required)  # the compose defaults
+    parser.add_argument("--heartbeat-s", type=float, default=float(worker["HPSEARCH_HEARTBEAT_S"]))
+    parser.add_argument("--stale-after-s", type=float,
+                        default=float(worker["HPSEARCH_STALE_AFTER_S"]))  # fmt: skip
     parser.add_argument("--timeout-s", type=float, default=1800.0)
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args()

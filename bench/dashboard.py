@@ -5,8 +5,8 @@ Setup: a fresh PostgreSQL schema holding one search of 10,000 completed trials
 rows, inserted server-side with generate_series); the LOADS trials whose pages
 are timed carry full babysitting statistics in every epoch (200-point loss
 history, update ratios, 60-bin activation and 33-bin gradient histograms of a
-2-hidden-layer net, dead ReLUs), the other rows small ones. Served by uvicorn
-(`api.main:create_app`, master off) in its own process.
+2-hidden-layer net, dead ReLUs), the other rows small ones. Served by
+`hpsearch serve` as deployed (its own process, master off; api_latency.serve).
 
 Measured in Debian's Chromium (Playwright, launched by its executable path),
 signed in once, LOADS loads of each page: the time from navigation start to
@@ -34,9 +34,10 @@ import json
 import os
 import random
 import statistics
+import tempfile
 from typing import Any
 
-from api_latency import DEFAULT_URL, EPOCHS, TOKEN, TRIALS, api_server, fresh_schema, percentile
+from api_latency import DEFAULT_URL, EPOCHS, TOKEN, TRIALS, fresh_schema, percentile, serve
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import text
 
@@ -287,8 +288,8 @@ def main() -> None:
         finally:
             storage.close()
         print(f"{TRIALS} trials x {EPOCHS} epochs stored; {args.loads} loads per page")
-        with api_server(url) as base:
-            measure(base, search_id, trial_ids)
+        with tempfile.TemporaryDirectory() as home, serve(url, home, api_workers=1) as service:
+            measure(service.base, search_id, trial_ids)
 
 
 if __name__ == "__main__":
