@@ -199,11 +199,17 @@ def run(
         prepare_for_workers(spec, settings)
         storage = open_storage(settings.resolved_database_url)
         executor = make_executor(settings.redis_url)
-        search_id = create_search(storage, spec, executor)
     except (HpsearchError, ValueError) as error:
         raise _fail(error) from error
+    pool = WorkerPool(workers, settings.redis_url)
+    pool.ensure()  # the workers import while the search is stored and its gate runs
+    try:
+        search_id = create_search(storage, spec, executor)
+    except (HpsearchError, ValueError) as error:
+        pool.stop()
+        raise _fail(error) from error
+    pool.serve(search_id)
     server = _start_dashboard(settings, dashboard_port) if dashboard else None
-    pool = WorkerPool(workers, search_id, settings.redis_url)
     try:
         with report.SearchProgress(console, spec, disable=as_json) as progress:
             final = supervise(storage, executor, settings, search_id, pool, progress.update)
@@ -335,7 +341,9 @@ def ensemble(
     except (HpsearchError, ValueError) as error:
         raise _fail(error) from error
     make_executor(settings.redis_url).enqueue_ensembles([record.id])
-    pool = None if settings.redis_url else WorkerPool(1, search_id, None)
+    pool = None if settings.redis_url else WorkerPool(1, None)
+    if pool is not None:
+        pool.serve(search_id)
     if pool is None:
         console.print(f"ensemble {record.id} queued; waiting for a worker to build it")
     try:

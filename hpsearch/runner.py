@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
 
 from hpsearch.db import Storage
 from hpsearch.db.records import EnsembleRecord, SearchRecord, TrialRecord
@@ -49,7 +50,7 @@ def prepare_for_workers(spec: SearchSpec, settings: Settings) -> None:
     prepare(spec.base, settings.data_root, settings.resolved_prepared_root)
 
 
-def _worker_entry(search_id: int | None, redis_url: str | None) -> None:
+def _worker_entry(search: Synchronized[int], redis_url: str | None) -> None:
     if redis_url:
         from worker.main import run_rq_worker
 
@@ -57,21 +58,33 @@ def _worker_entry(search_id: int | None, redis_url: str | None) -> None:
     else:
         from worker.main import local_worker_loop
 
-        local_worker_loop(search_id)
+        while search.value == 0:  # imported while the master stores the search
+            time.sleep(0.01)
+        local_worker_loop(search.value)
 
 
 class WorkerPool:
-    """N worker processes; `ensure()` restarts any that died."""
+    """N worker processes; `ensure()` starts them and restarts any that died.
 
-    def __init__(self, count: int, search_id: int | None, redis_url: str | None) -> None:
-        self.count, self.search_id, self.redis_url = count, search_id, redis_url
+    They may start before the search exists: a worker starting up spends about a
+    second importing, so `hpsearch run` starts them before it stores the search and
+    runs its sanity gate, and `serve(search_id)` then lets local workers (database
+    polling, bound to that one search) claim its trials. RQ workers serve the queue.
+    """
+
+    def __init__(self, count: int, redis_url: str | None) -> None:
+        self.count, self.redis_url = count, redis_url
         self._context = multiprocessing.get_context("spawn")
+        self._search = self._context.Value("q", 0)
         self.processes: list[BaseProcess] = []
         self.restarts = 0
 
+    def serve(self, search_id: int) -> None:
+        self._search.value = search_id
+
     def _start_one(self) -> BaseProcess:
         process = self._context.Process(
-            target=_worker_entry, args=(self.search_id, self.redis_url), daemon=True
+            target=_worker_entry, args=(self._search, self.redis_url), daemon=True
         )
         process.start()
         return process
