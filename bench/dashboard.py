@@ -142,14 +142,16 @@ PROBE = """
   const trialPage = location.pathname.startsWith("/ui/trials/");
   const table = trialPage ? "#trial-facts dt" : "#leaderboard tbody tr";
   let plotly;
-  window.__probe = { plotlyAt: null, drawMs: 0, filledAt: null };
+  window.__probe = { plotlyAt: null, drawMs: 0, filledAt: null, each: {} };
   Object.defineProperty(window, "Plotly", { configurable: true, get: () => plotly, set(value) {
     window.__probe.plotlyAt = performance.now();
     const react = value.react;
     value.react = (...args) => {
       const started = performance.now();
       const result = react.apply(value, args);
-      window.__probe.drawMs += performance.now() - started;
+      const ms = performance.now() - started;
+      window.__probe.drawMs += ms;
+      window.__probe.each[args[0].id] = (window.__probe.each[args[0].id] || 0) + ms;
       return result;
     };
     plotly = value;
@@ -181,6 +183,7 @@ REPORT = """(plots) => {
     data: Math.max(...api.map((r) => r.responseEnd)),
     plotly: probe.plotlyAt,
     draw: probe.drawMs,
+    ...Object.fromEntries(Object.entries(probe.each).map(([id, ms]) => [`draw:${id}`, ms])),
   };
 }"""
 PARTS = (
@@ -234,6 +237,10 @@ def report(
         f"{label} {statistics.median(load[key] for load in loads):.0f}" for key, label in PARTS
     )
     fetched = [load["static_requests"] for load in loads]
+    each = ", ".join(
+        f"{key[5:]} {statistics.median(load.get(key, 0.0) for load in loads):.0f}"
+        for key in sorted(k for k in loads[0] if k.startswith("draw:"))
+    )
     return (
         f"{name:<12} p50 {p50:6.0f} ms  p95 {p95:6.0f} ms  | peer (its JSON only) p50 "
         f"{peer50:5.0f} ms, page p50 / peer = {p50 / peer50:4.1f}x  "
@@ -242,6 +249,7 @@ def report(
         f"{percentile(first, 95):4.0f} ms; medians (ms from navigation start): {parts}; "
         f"static files fetched per load: median {statistics.median(fetched):.0f}, "
         f"most {max(fetched):.0f}\n"
+        f"{'':<12} drawing per plot (ms, medians): {each}\n"
         f"{'':<12} peer per route (ms, uncached, fetched together): {routes}"
     )
 
