@@ -342,10 +342,10 @@ def ensemble(
         raise _fail(error) from error
     make_executor(settings.redis_url).enqueue_ensembles([record.id])
     pool = None if settings.redis_url else WorkerPool(1, None)
-    if pool is not None:
-        pool.serve(search_id)
     if pool is None:
         console.print(f"ensemble {record.id} queued; waiting for a worker to build it")
+    else:
+        pool.serve(search_id)
     try:
         final = wait_for_ensembles(storage, [record.id], pool)
     finally:
