@@ -55,9 +55,8 @@ def get_curves(
 ) -> Response:
     """Validation accuracy per epoch of the `top` trials with the best results (the
     search's `result`: best or last epoch)."""
-    result = storage.search_result(search_id)
-    best = storage.best_trials(search_id, limit=top)
-    best = [trial for trial in best if result_accuracy(trial, result) is not None]
+    board = storage.leaderboard(search_id, limit=top)
+    best = [trial for trial in board.trials if result_accuracy(trial, board.result) is not None]
     curves = storage.validation_curves([trial.id for trial in best])
     body = [
         CurvePublic(

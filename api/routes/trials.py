@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_token
 from api.deps import CheckpointsDep, ExecutorDep, StorageDep
@@ -15,6 +16,7 @@ from api.errors import ERROR_RESPONSES
 from api.etag import NOT_MODIFIED, RenderedCache, etag_bytes
 from api.schemas import MAX_ID, ErrorPublic, TrialDetailPublic, TrialPublic
 from api.views import trial_detail, trial_etag, trial_public
+from hpsearch.db import Storage
 from hpsearch.errors import NotFoundError
 
 __all__ = ["router"]
@@ -57,11 +59,8 @@ def list_trials(
     Trials with no value for the ordering come last; ties break on trial id.
     Answers carry an ETag (304 to a client that holds the same page).
     """
-    result = storage.search_result(search_id)
-    trials = storage.best_trials(
-        search_id, limit=limit, offset=offset, status=status, stage=stage, order_by=order_by
-    )
-    page = [trial_public(trial, result) for trial in trials]
+    board = storage.leaderboard(search_id, limit, offset, status, stage, order_by)
+    page = [trial_public(trial, board.result) for trial in board.trials]
     return etag_bytes(request, _TRIAL_LIST.dump_json(page))
 
 
@@ -70,7 +69,7 @@ def list_trials(
     response_model=TrialDetailPublic,
     responses={304: {"description": "not modified (If-None-Match matched the ETag)"}},
 )
-def get_trial(
+async def get_trial(
     trial_id: TrialId,
     storage: StorageDep,
     request: Request,
@@ -86,24 +85,34 @@ def get_trial(
     Answers carry an ETag: a client sending it back in If-None-Match gets 304
     while the trial is unchanged. A completed trial never changes (it cannot
     be requeued), so its answers are kept rendered in the process and served
-    without reading the database.
+    without reading the database (nor leaving the event loop).
     """
     key = (trial_id, max_points, include_stats)
+    offered = request.headers.get("if-none-match", "")
     rendered = _rendered_of(request)
-    cached = rendered.get(key)
-    if cached is None:
-        page = storage.trial_page(trial_id)
-        tag = trial_etag(page.trial, max_points, include_stats)
-        if tag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=_etag_headers(tag))
-        body = trial_detail(page, max_points, include_stats).model_dump_json()
-        if page.trial.status == "completed":
-            rendered.put(key, tag, body)
-    else:
-        tag, body = cached
-        if tag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=_etag_headers(tag))
+    answer: tuple[str, str | None] | None = rendered.get(key)
+    if answer is None:  # the database and the rendering run in the routes' thread pool
+        answer = await run_in_threadpool(_render_trial, storage, rendered, key, offered)
+    tag, body = answer
+    if body is None or tag in offered:
+        return Response(status_code=304, headers=_etag_headers(tag))
     return Response(body, media_type="application/json", headers=_etag_headers(tag))
+
+
+def _render_trial(
+    storage: Storage, rendered: RenderedCache, key: tuple[int, int | None, bool], offered: str
+) -> tuple[str, str | None]:
+    """(ETag, body) of `GET /trials/{id}` read from the database; body None when the ETag
+    is in `offered` (If-None-Match). A completed trial's answer is kept in `rendered`."""
+    trial_id, max_points, include_stats = key
+    page = storage.trial_page(trial_id)
+    tag = trial_etag(page.trial, max_points, include_stats)
+    if tag in offered:
+        return tag, None
+    body = trial_detail(page, max_points, include_stats).model_dump_json()
+    if page.trial.status == "completed":
+        rendered.put(key, tag, body)
+    return tag, body
 
 
 def _etag_headers(tag: str) -> dict[str, str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import fields
+from functools import cache
 from types import MappingProxyType
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, bindparam, func, select
 
 from hpsearch.db.base import StoreBase
 from hpsearch.db.convert import (
@@ -22,6 +23,7 @@ from hpsearch.db.records import (
     TRIAL_STATUSES,
     CheckpointRecord,
     EpochRecord,
+    Leaderboard,
     SearchRecord,
     SearchSnapshot,
     StageRecord,
@@ -31,7 +33,14 @@ from hpsearch.db.records import (
     TrialView,
 )
 from hpsearch.db.searches import best_trial_id_of, result_column, result_of
-from hpsearch.db.statements import CHECKPOINTS, CURVES, EVENTS, TRIAL, TRIAL_COLUMNS
+from hpsearch.db.statements import (
+    CHECKPOINTS,
+    CURVES,
+    EVENTS,
+    TRIAL,
+    TRIAL_AND_RESULT,
+    TRIAL_COLUMNS,
+)
 from hpsearch.errors import NotFoundError
 
 __all__ = ["TRIAL_ORDERINGS", "TrialQueries"]
@@ -74,20 +83,22 @@ class TrialQueries(StoreBase):
 
     def trial_page(self, trial_id: int) -> TrialPage:
         """The trial with its curves, checkpoints and events and its search's `result`
-        (what the API shows of it): five statements on one connection."""
+        (what the API shows of it): four statements on one connection."""
         parameters = {"trial": trial_id}
         with self._read_core() as connection:
-            trial = _trial_of(connection, trial_id)
-            result = result_of(connection, trial.search_id)
+            row = connection.execute(TRIAL_AND_RESULT, parameters).first()
+            if row is None:
+                raise NotFoundError(f"trial {trial_id!r} does not exist")
             curves = connection.execute(CURVES, parameters).all()
             checkpoints = connection.execute(CHECKPOINTS, parameters).all()
             events = connection.execute(EVENTS, parameters).all()
+        # The statements select their records' fields in order: records are built positionally.
         return TrialPage(
-            trial=trial,
-            result=result,
-            curves=[EpochRecord(**row._mapping) for row in curves],
-            checkpoints=[CheckpointRecord(**row._mapping) for row in checkpoints],
-            events=[TrialEventRecord(**row._mapping) for row in events],
+            trial=TrialRecord(*row[:-1]),
+            result=str(row[-1]),
+            curves=[EpochRecord(*row) for row in curves],
+            checkpoints=[CheckpointRecord(*row) for row in checkpoints],
+            events=[TrialEventRecord(*row) for row in events],
         )
 
     def search_state(self, search_id: int) -> list[TrialView]:
@@ -169,30 +180,48 @@ class TrialQueries(StoreBase):
         stage: int | None = None,
         order_by: str = "result",
     ) -> list[TrialRecord]:
+        """A page of the search's trials, best first by `order_by` (see `leaderboard`)."""
+        return self.leaderboard(search_id, limit, offset, status, stage, order_by).trials
+
+    def leaderboard(
+        self,
+        search_id: int,
+        limit: int = 10,
+        offset: int = 0,
+        status: str | Collection[str] | None = None,
+        stage: int | None = None,
+        order_by: str = "result",
+    ) -> Leaderboard:
         """A page of the search's trials, best first by `order_by` (see TRIAL_ORDERINGS;
-        "result": by the search's `result`, its trials' best or last epoch).
+        "result": by the search's `result`, its trials' best or last epoch), with that
+        `result`: two statements in one transaction.
 
         Trials without a value for the ordering come last; ties break on id.
         """
         check_choice(order_by, TRIAL_ORDERINGS, "order_by")
-        query = select(*TRIAL_COLUMNS).where(TrialRow.search_id == search_id)
-        query = query.where(*_trial_filters(status, stage))
+        statuses = _checked_statuses(status)
         check_positive(limit, "limit")
         if limit > MAX_PAGE:
             raise ValueError(f"limit must be at most {MAX_PAGE}; got {limit}")
-        query = query.limit(limit).offset(check_non_negative(offset, "offset"))
+        offset = check_non_negative(offset, "offset")
+        parameters: dict[str, Any] = {"search": search_id, "limit": limit, "offset": offset}
+        if statuses is not None:
+            parameters["statuses"] = statuses
+        if stage is not None:
+            parameters["stage"] = check_non_negative(stage, "stage")
         with self._read_core() as connection:
             result = result_of(connection, search_id)
-            query = query.order_by(_ordering(order_by, result), TrialRow.id)
-            rows = connection.execute(query).all()
-        return [TrialRecord(**row._mapping) for row in rows]
+            query = _leaderboard_query(order_by, result, statuses is not None, stage is not None)
+            rows = connection.execute(query, parameters).all()
+        # TRIAL_COLUMNS are TrialRecord's fields in order: rows build records positionally.
+        return Leaderboard(result, [TrialRecord(*row) for row in rows])
 
 
 def _trial_of(connection: Connection, trial_id: int) -> TrialRecord:
     row = connection.execute(TRIAL, {"trial": trial_id}).first()
     if row is None:
         raise NotFoundError(f"trial {trial_id!r} does not exist")
-    return TrialRecord(**row._mapping)
+    return TrialRecord(*row)
 
 
 def _views_of(search_id: int) -> Select[Any]:
@@ -207,18 +236,27 @@ def _search_exists(search_id: int) -> Select[int]:
     return select(SearchRow.id).where(SearchRow.id == search_id)
 
 
-def _trial_filters(
-    status: str | Collection[str] | None, stage: int | None
-) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = []
-    if status is not None:
-        statuses = [status] if isinstance(status, str) else list(status)
-        for value in statuses:
-            check_choice(value, TRIAL_STATUSES, "status")
-        filters.append(TrialRow.status.in_(statuses))
-    if stage is not None:
-        filters.append(TrialRow.stage == check_non_negative(stage, "stage"))
-    return filters
+def _checked_statuses(status: str | Collection[str] | None) -> list[str] | None:
+    if status is None:
+        return None
+    statuses = [status] if isinstance(status, str) else list(status)
+    for value in statuses:
+        check_choice(value, TRIAL_STATUSES, "status")
+    return statuses
+
+
+@cache
+def _leaderboard_query(order_by: str, result: str, by_status: bool, by_stage: bool) -> Select[Any]:
+    """A page of a search's trials (parameters search, limit, offset, and statuses or
+    stage when filtered by them), built once per shape (building one per call cost
+    about as much as running it)."""
+    query = select(*TRIAL_COLUMNS).where(TrialRow.search_id == bindparam("search"))
+    if by_status:
+        query = query.where(TrialRow.status.in_(bindparam("statuses", expanding=True)))
+    if by_stage:
+        query = query.where(TrialRow.stage == bindparam("stage"))
+    query = query.order_by(_ordering(order_by, result), TrialRow.id)
+    return query.limit(bindparam("limit")).offset(bindparam("offset"))
 
 
 def _ordering(order_by: str, result: str) -> ColumnElement[Any]:

@@ -26,6 +26,7 @@ __all__ = [
     "EnsembleRecord",
     "EpochCommit",
     "EpochRecord",
+    "Leaderboard",
     "NewTrial",
     "SearchRecord",
     "SearchSnapshot",
@@ -261,6 +262,15 @@ class CandidateCheckpoint:
     val_accuracy: float | None
     params: dict[str, Any]
     trial_best_val_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """A page of a search's trials, best first (`leaderboard`), and the search's
+    `result` ("best" | "last") that ranks them, read in one transaction."""
+
+    result: str
+    trials: list[TrialRecord]
 
 
 @dataclass(frozen=True)

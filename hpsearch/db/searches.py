@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from hpsearch.db.base import StoreBase
@@ -38,11 +38,12 @@ def result_column(result: str) -> Any:
     return TrialRow.last_val_accuracy if result == "last" else TrialRow.best_val_accuracy
 
 
+_RESULT_OF = select(SearchRow.result).where(SearchRow.id == bindparam("search"))
+
+
 def result_of(connection: Connection, search_id: int) -> str:
     """The search's `result`; NotFoundError when the search does not exist."""
-    result = connection.execute(
-        select(SearchRow.result).where(SearchRow.id == search_id)
-    ).scalar_one_or_none()
+    result = connection.execute(_RESULT_OF, {"search": search_id}).scalar_one_or_none()
     if result is None:
         raise NotFoundError(f"search {search_id!r} does not exist")
     return str(result)

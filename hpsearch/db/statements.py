@@ -14,9 +14,10 @@ with a parameter dict (and cached compiled by SQLAlchemy).
   parameters (the columns' names) -> its id.
 
 And the API's hot reads, of one trial (parameter `trial`): `TRIAL` (its
-TRIAL_COLUMNS), `CURVES` (its epochs, EpochRecord's columns, in epoch order),
-`CHECKPOINTS` (CheckpointRecord's, in epoch order), `EVENTS`
-(TrialEventRecord's, oldest first).
+TRIAL_COLUMNS), `TRIAL_AND_RESULT` (the same and its search's `result`),
+`CURVES` (its epochs, EpochRecord's columns, in epoch order), `CHECKPOINTS`
+(CheckpointRecord's, in epoch order), `EVENTS` (TrialEventRecord's, oldest
+first).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "PROGRESS_AND_END",
     "TRIAL",
     "TRIALS",
+    "TRIAL_AND_RESULT",
     "TRIAL_COLUMNS",
     "insert_epoch",
     "upsert_checkpoint",
@@ -62,6 +64,11 @@ def _of_trial(table: Table, record: Any, order: Any) -> Any:
 
 
 TRIAL = select(*TRIAL_COLUMNS).where(TRIALS.c.id == bindparam("trial"))
+TRIAL_AND_RESULT = (
+    select(*TRIAL_COLUMNS, _SEARCHES.c.result)
+    .join(_SEARCHES, _SEARCHES.c.id == TRIALS.c.search_id)
+    .where(TRIALS.c.id == bindparam("trial"))
+)
 CURVES = _of_trial(_EPOCHS, EpochRecord, _EPOCHS.c.epoch)
 CHECKPOINTS = _of_trial(_CHECKPOINTS, CheckpointRecord, _CHECKPOINTS.c.epoch)
 EVENTS = _of_trial(_EVENTS, TrialEventRecord, _EVENTS.c.id)

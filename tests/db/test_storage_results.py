@@ -69,6 +69,11 @@ def test_the_leaderboard_and_the_best_trial_follow_the_searchs_result(
     search_id, ids = _search_with_curves(storage, result)
     assert storage.get_search(search_id).result == result
     assert [t.id for t in storage.best_trials(search_id)] == [ids[i] for i in order]
+    board = storage.leaderboard(search_id, limit=2, offset=1)
+    assert board.result == result and board.trials == storage.best_trials(search_id)[1:]
+    page = storage.trial_page(ids[0])
+    assert page.result == result and page.trial == storage.get_trial(ids[0])
+    assert [epoch.val_accuracy for epoch in page.curves] == CURVES[0]
     assert storage.get_search(search_id).best_trial_id == ids[order[0]]  # running: computed
     assert storage.search_snapshot(search_id).search.best_trial_id == ids[order[0]]
     by_best = storage.best_trials(search_id, order_by="best_val_accuracy")
