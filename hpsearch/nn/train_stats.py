@@ -43,7 +43,10 @@ SCALAR_METRICS = (
     "ema_val_accuracy",
     "learning_rate",
 )
-HISTOGRAM_SAMPLE = 65_536
+# 16,384 values put every bin's share within 0.4 points (one standard error) of the
+# whole array's; np.histogram sorts its input, so 65,536 cost ~2 ms per histogram and
+# five of them ~10 % of a small network's epoch.
+HISTOGRAM_SAMPLE = 16_384
 ACTIVATION_ROWS = 1024
 _RELU_FAMILY = ("relu", "leaky_relu", "prelu")
 
@@ -51,12 +54,19 @@ _RELU_FAMILY = ("relu", "leaky_relu", "prelu")
 def sampled_histogram(values: np.ndarray, edges: tuple[float, ...]) -> dict[str, Any]:
     """`stats.histogram` in the FIXED bins `edges` of at most HISTOGRAM_SAMPLE values.
 
-    Larger arrays are subsampled with a fixed stride (every ceil(size /
-    HISTOGRAM_SAMPLE)-th value); "sampled" says how many values were counted and
-    "size" how many the array holds.
+    Larger arrays are subsampled with a fixed stride over the flattened array:
+    the smallest one >= ceil(size / HISTOGRAM_SAMPLE) that shares no factor with
+    the last axis, so every column (a layer's unit, a weight's output) is visited;
+    a stride of 4 over 256 units would only ever look at 64 of them. "sampled"
+    says how many values were counted and "size" how many the array holds.
     """
     flat = values.reshape(-1)
-    sample = flat[:: -(-flat.size // HISTOGRAM_SAMPLE)] if flat.size > HISTOGRAM_SAMPLE else flat
+    sample = flat
+    if flat.size > HISTOGRAM_SAMPLE:
+        stride = -(-flat.size // HISTOGRAM_SAMPLE)
+        while math.gcd(stride, values.shape[-1]) > 1:
+            stride += 1
+        sample = flat[::stride]
     return {**histogram(sample, edges), "sampled": int(sample.size), "size": int(flat.size)}
 
 

@@ -212,9 +212,21 @@ def test_histograms_use_the_same_fixed_edges_in_every_epoch() -> None:
 
 
 def test_large_arrays_are_histogrammed_from_a_strided_sample() -> None:
-    values = np.arange(200_000, dtype=np.float32) * 1e-5 - 1.0  # [-1, 1)
+    values = np.arange(200_000, dtype=np.float32) * 1e-5 - 1.0  # [-1, 1), one row
     result = sampled_histogram(values, ACTIVATION_EDGES)
-    step = -(-200_000 // HISTOGRAM_SAMPLE)  # 4
-    assert result["sampled"] == 50_000 == len(range(0, 200_000, step)) and result["size"] == 200_000
-    assert sum(result["counts"]) == 50_000 and result["underflow"] == result["overflow"] == 0
-    assert result["counts"][20] == 2500  # [-1.0, -0.9): 10,000 values, every 4th
+    step = -(-200_000 // HISTOGRAM_SAMPLE)  # 13, no factor shared with 200,000
+    assert HISTOGRAM_SAMPLE == 16_384 and step == 13
+    assert result["sampled"] == len(range(0, 200_000, step)) and result["size"] == 200_000
+    assert sum(result["counts"]) == result["sampled"] <= HISTOGRAM_SAMPLE
+    assert result["underflow"] == result["overflow"] == 0
+    assert result["counts"][20] == len(range(0, 10_000, step))  # [-1.0, -0.9)
+
+
+def test_the_strided_sample_visits_every_unit_of_a_layer() -> None:
+    rows, units = 1024, 256  # 262,144 values: stride 16 would see 16 units, 17 sees all
+    activations = np.tile(np.arange(units) % 16 * 0.1 + 0.05, (rows, 1))  # unit u in bin u % 16
+    result = sampled_histogram(activations, ACTIVATION_EDGES)
+    zero = ACTIVATION_EDGES.index(0.0)
+    shares = np.array(result["counts"][zero : zero + 16]) / result["sampled"]
+    assert sum(result["counts"]) == result["sampled"] == len(range(0, rows * units, 17))
+    np.testing.assert_allclose(shares, 1 / 16, atol=0.002)  # every unit, as often as the rest
