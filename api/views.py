@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from api.schemas import (
     CheckpointPublic,
@@ -41,6 +41,7 @@ __all__ = [
     "search_public",
     "trial_detail",
     "trial_etag",
+    "trial_list_json",
     "trial_public",
 ]
 
@@ -93,6 +94,22 @@ def search_detail(storage: Storage, search_id: int) -> SearchDetailPublic:
 def trial_public(trial: TrialRecord, result: str) -> TrialPublic:
     """The trial, with its result under its search's `result` ("best" | "last")."""
     return TrialPublic(**vars(trial), result_val_accuracy=result_accuracy(trial, result))
+
+
+_TRIAL_PUBLIC_FIELDS = tuple(TrialPublic.model_fields)
+_PLAIN_LIST = TypeAdapter(list[dict[str, Any]])
+
+
+def trial_list_json(trials: list[TrialRecord], result: str) -> bytes:
+    """The JSON of `[trial_public(trial, result) for trial in trials]`, the same bytes,
+    serialized from the records' fields without validating them into models again
+    (the records are typed as the schema; validating 50 of them per leaderboard cost
+    as much as the database read)."""
+    rows = []
+    for trial in trials:
+        fields = vars(trial) | {"result_val_accuracy": result_accuracy(trial, result)}
+        rows.append({name: fields[name] for name in _TRIAL_PUBLIC_FIELDS})
+    return _PLAIN_LIST.dump_json(rows)
 
 
 def checkpoint_public(checkpoint: CheckpointRecord) -> CheckpointPublic:

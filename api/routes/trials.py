@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_token
@@ -15,7 +14,7 @@ from api.deps import CheckpointsDep, ExecutorDep, StorageDep
 from api.errors import ERROR_RESPONSES
 from api.etag import NOT_MODIFIED, RenderedCache, etag_bytes
 from api.schemas import MAX_ID, ErrorPublic, TrialDetailPublic, TrialPublic
-from api.views import trial_detail, trial_etag, trial_public
+from api.views import trial_detail, trial_etag, trial_list_json, trial_public
 from hpsearch.db import Storage
 from hpsearch.errors import NotFoundError
 
@@ -35,7 +34,6 @@ Ordering = Literal[
 ]  # fmt: skip
 CHUNK_BYTES = 1 << 16
 RENDERED_BYTES = 32 << 20  # completed trials' rendered details kept per app
-_TRIAL_LIST = TypeAdapter(list[TrialPublic])
 
 
 @router.get(
@@ -60,8 +58,7 @@ def list_trials(
     Answers carry an ETag (304 to a client that holds the same page).
     """
     board = storage.leaderboard(search_id, limit, offset, status, stage, order_by)
-    page = [trial_public(trial, board.result) for trial in board.trials]
-    return etag_bytes(request, _TRIAL_LIST.dump_json(page))
+    return etag_bytes(request, trial_list_json(board.trials, board.result))
 
 
 @router.get(

@@ -1,18 +1,24 @@
 """Pure helpers of the API: downsampling, error locations, rate limiter, parameter estimate,
-the cache of rendered answers."""
+the cache of rendered answers, the leaderboard's JSON."""
 
 from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from api_helpers import tiny_spec
 from fastapi import HTTPException
+from pydantic import TypeAdapter
 
 from api.auth import token_id
 from api.errors import field_errors
 from api.etag import RenderedCache
 from api.limits import LaunchRateLimiter
-from api.views import downsample
+from api.schemas import TrialPublic
+from api.views import downsample, trial_list_json, trial_public
 from hpsearch.admission import estimate_parameters, upper_bound
+from hpsearch.db import TrialRecord
 from hpsearch.search import parse_search_spec
 
 
@@ -86,3 +92,24 @@ def test_rendered_cache_keeps_the_most_recently_used_within_its_bytes() -> None:
     assert (cache.get("a"), cache.held_bytes) == (("tag-a2", "a"), 5)
     cache.put("big", "tag", "x" * 11)  # larger than the cap: nothing is kept
     assert (len(cache), cache.held_bytes) == (0, 0)
+
+
+def test_the_leaderboards_json_is_the_bytes_of_its_schema() -> None:
+    started = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    running = TrialRecord(
+        id=7, search_id=2, stage=1, index=3, params={"optimizer.learning_rate": 1e-3, "n": 2},
+        config={"epochs": 4}, train_seed=5, epochs=4, parent_trial_id=None, status="running",
+        attempts=1, max_attempts=3, worker_id="w-1", heartbeat_at=started, enqueued_at=started,
+        started_at=started, finished_at=None, best_val_accuracy=0.5, last_val_accuracy=0.25,
+        last_epoch=2, error=None, failure_kind=None, cancel_requested=False,
+    )  # fmt: skip
+    failed = replace(running, id=8, status="failed", error='boom "quoted" \u00e9',
+                     failure_kind="error", best_val_accuracy=None, last_val_accuracy=None,
+                     last_epoch=None, parent_trial_id=7, finished_at=started,
+                     cancel_requested=True)  # fmt: skip
+    schema = TypeAdapter(list[TrialPublic])
+    for result in ("best", "last"):
+        trials = [running, failed]
+        expected = schema.dump_json([trial_public(trial, result) for trial in trials])
+        assert trial_list_json(trials, result) == expected
+    assert trial_list_json([], "best") == b"[]"
