@@ -192,6 +192,8 @@ def run(
     # (by this process and the worker processes it starts) unless asked otherwise.
     os.environ.setdefault("HPSEARCH_LOG_LEVEL", "warning")
     configure_logging(settings.log_format, os.environ["HPSEARCH_LOG_LEVEL"])
+    pool = WorkerPool(workers, settings.redis_url)
+    pool.ensure()  # they import while the data is checked and prepared and the search stored
     try:
         spec = load_search_spec(spec_path)
         admit_search(spec, settings)
@@ -199,11 +201,6 @@ def run(
         prepare_for_workers(spec, settings)
         storage = open_storage(settings.resolved_database_url)
         executor = make_executor(settings.redis_url)
-    except (HpsearchError, ValueError) as error:
-        raise _fail(error) from error
-    pool = WorkerPool(workers, settings.redis_url)
-    pool.ensure()  # the workers import while the search is stored and its gate runs
-    try:
         search_id = create_search(storage, spec, executor)
     except (HpsearchError, ValueError) as error:
         pool.stop()

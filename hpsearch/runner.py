@@ -51,25 +51,24 @@ def prepare_for_workers(spec: SearchSpec, settings: Settings) -> None:
 
 
 def _worker_entry(search: Synchronized[int], redis_url: str | None) -> None:
-    if redis_url:
-        from worker.main import run_rq_worker
+    from worker.main import local_worker_loop, run_rq_worker
 
+    while search.value == 0:  # imported while the master checks and stores the search
+        time.sleep(0.01)
+    if redis_url:
         run_rq_worker(redis_url)
     else:
-        from worker.main import local_worker_loop
-
-        while search.value == 0:  # imported while the master stores the search
-            time.sleep(0.01)
         local_worker_loop(search.value)
 
 
 class WorkerPool:
     """N worker processes; `ensure()` starts them and restarts any that died.
 
-    They may start before the search exists: a worker starting up spends about a
-    second importing, so `hpsearch run` starts them before it stores the search and
-    runs its sanity gate, and `serve(search_id)` then lets local workers (database
-    polling, bound to that one search) claim its trials. RQ workers serve the queue.
+    They start before the search exists: a worker starting up spends about a second
+    importing, so `hpsearch run` starts them before it checks the data, prepares it
+    and stores the search, and they connect to nothing until `serve(search_id)`:
+    then local workers (database polling) claim that search's trials, RQ workers
+    serve the queue. A search refused meanwhile stops them having changed nothing.
     """
 
     def __init__(self, count: int, redis_url: str | None) -> None:
