@@ -15,7 +15,9 @@ Measured, REQUESTS requests each (after a warm-up):
 - curves:    `GET /trials/{random id}` (config, 50 epochs of curves, checkpoints)
 Printed: p50 / p95 / p99 latency, throughput, errors (non-200) and dropped
 connections (transport errors), the CPU time per request of the server's
-processes and of this client, and as the peer the same storage call made
+processes, of their PostgreSQL backends (its connections carry
+application_name API_APPLICATION; the database must be local) and of this
+client, and as the peer the same storage call made
 directly (`Storage.best_trials`, `Storage.trial_page`, serial, no HTTP) with
 the ratio of the two p50s. Target: p95 < 50 ms.
 
@@ -40,7 +42,7 @@ request a second each, best runs and a random trial's curves alternately),
 errors (non-200) and dropped connections (transport errors), and training
 epochs/s under load as a ratio of the mean of the two quiet windows, which
 bracket it, in the same run (the machine may be shared), and the CPU time per
-request of the server and of this client.
+request of the server, of its PostgreSQL backends and of this client.
 Targets: dashboard p95 < 200 ms, 0 errors, training slowed <= 15%; closed
 loop 0 dropped connections and >= 2x 109-165 req/s.
 """
@@ -65,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, NullPool, create_engine, text
 from sqlalchemy.engine import make_url
 
 from hpsearch.db import NewTrial, Storage, open_storage
@@ -74,6 +76,7 @@ from hpsearch.master import create_search
 from hpsearch.search import parse_search_spec
 
 TOKEN = "bench-token"
+API_APPLICATION = "hpsearch-bench-api"  # application_name of the API's database connections
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TRIALS = 10_000
 EPOCHS = 50
@@ -159,13 +162,24 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Service:
-    """`hpsearch serve` (and its local workers): its base URL and root process."""
+    """`hpsearch serve` (and its local workers): its base URL, root process, and its
+    PostgreSQL backends (the connections named API_APPLICATION, found through `monitor`)."""
 
     base: str
     process: subprocess.Popen[bytes]
+    monitor: Engine
 
     def cpu_s(self) -> float:
         return cpu_seconds(self.process.pid)
+
+    def backend_cpu_s(self) -> dict[int, float]:
+        """CPU seconds by pid of the API's PostgreSQL backends (local server, Linux)."""
+        with self.monitor.connect() as connection:
+            pids = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": API_APPLICATION},
+            ).scalars()
+            return {pid: cpu_seconds(pid) for pid in pids}
 
 
 @contextmanager
@@ -173,6 +187,7 @@ def serve(database_url: str, home: str, api_workers: int, workers: int = 0) -> I
     """`hpsearch serve --workers N` as deployed (docker-compose.yml: HPSEARCH_API_MASTER=false);
     with `workers`, also `hpsearch master` and that many `hpsearch worker --local`."""
     port = free_port()
+    named = make_url(database_url).update_query_dict({"application_name": API_APPLICATION})
     env = os.environ | {
         "HPSEARCH_DATABASE_URL": database_url, "HPSEARCH_API_TOKENS": f'["{TOKEN}"]',
         "HPSEARCH_HOME": home, "HPSEARCH_REDIS_URL": "", "HPSEARCH_LOG_LEVEL": "warning",
@@ -180,7 +195,8 @@ def serve(database_url: str, home: str, api_workers: int, workers: int = 0) -> I
     }  # fmt: skip
     hpsearch = [sys.executable, "-c", "from hpsearch.cli import app; app(prog_name='hpsearch')"]
     command = [*hpsearch, "serve", "--port", str(port), "--workers", str(api_workers)]
-    processes = [subprocess.Popen(command, env=env)]
+    api_url = named.render_as_string(hide_password=False)
+    processes = [subprocess.Popen(command, env=env | {"HPSEARCH_DATABASE_URL": api_url})]
     if workers:
         processes.append(subprocess.Popen([*hpsearch, "master"], env=env))
         processes += [subprocess.Popen([*hpsearch, "worker", "--local"], env=env)
@@ -196,7 +212,9 @@ def serve(database_url: str, home: str, api_workers: int, workers: int = 0) -> I
                 time.sleep(0.2)
         else:
             raise RuntimeError("the API server did not start")
-        yield Service(base, processes[0])
+        monitor = create_engine(database_url, poolclass=NullPool)
+        yield Service(base, processes[0], monitor)
+        monitor.dispose()
     finally:
         for process in processes:
             process.terminate()
@@ -214,6 +232,7 @@ class Load:
     wall_s: float = 0.0
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
+    database_cpu_s: float = 0.0
 
     def line(self, name: str) -> str:
         count = max(1, len(self.latencies))
@@ -221,6 +240,7 @@ class Load:
         return (f"{name:<22} {len(self.latencies) / self.wall_s:6.0f} req/s  p50 {p50:6.1f} ms  "
                 f"p95 {p95:6.1f} ms  p99 {p99:6.1f} ms  errors {self.errors}  dropped "
                 f"{self.dropped}  CPU/req: server {1000 * self.server_cpu_s / count:4.2f} ms, "
+                f"its postgres {1000 * self.database_cpu_s / count:4.2f} ms, "
                 f"client {1000 * self.client_cpu_s / count:4.2f} ms")  # fmt: skip
 
 
@@ -330,11 +350,14 @@ async def load(
         counts = [float("inf")] * clients
     else:
         counts = [requests // clients + (i < requests % clients) for i in range(clients)]
+    backends_s = service.backend_cpu_s()
     server_s, client_s, started = service.cpu_s(), time.process_time(), time.perf_counter()
     await asyncio.gather(*(one_client(count) for count in counts))
     result.wall_s = time.perf_counter() - started
     result.server_cpu_s = service.cpu_s() - server_s
     result.client_cpu_s = time.process_time() - client_s
+    result.database_cpu_s = sum(cpu_s - backends_s.get(pid, 0.0)
+                                for pid, cpu_s in service.backend_cpu_s().items())  # fmt: skip
     return result
 
 
@@ -365,7 +388,7 @@ RUNNING_SPEC = {
     "base": {"data": {"source": "spiral", "num_classes": 3, "points_per_class": 300},
              "model": {"hidden_sizes": [128, 128]}, "batch_size": 100},
     "space": {"optimizer.learning_rate": {"kind": "log_uniform", "low": 1e-4, "high": 1e-2}},
-    "stages": [{"trials": 2000, "epochs": 5}],
+    "stages": [{"trials": 4000, "epochs": 5}],  # outlasts the four windows
 }  # fmt: skip
 
 
@@ -411,7 +434,8 @@ def running_main(args: argparse.Namespace) -> None:
         for mode in ("dashboard", "closed loop"):
             print(f"training under {mode} load: {rates[mode] / quiet_rate:.2f} x its quiet rate "
                   f"(slowed {100 * (1 - rates[mode] / quiet_rate):.0f}%)")  # fmt: skip
-        storage.request_cancel_search(search_id)
+        if storage.get_search(search_id).status == "running":
+            storage.request_cancel_search(search_id)
         storage.close()
 
 
