@@ -59,9 +59,9 @@ def satisfy_server_rules(body: Any, settings: Settings) -> Any:
     elif isinstance(stages, list) and stages and all(isinstance(s, dict) for s in stages):
         body.pop("max_epochs", None)
         _fix_stages(stages)
-        first = stages[0].get("trials", 1) * stages[0].get("epochs", 1)
-        if isinstance(body.get("budget_epochs"), int) and body["budget_epochs"] < first:
-            body["budget_epochs"] = first
+        first = _whole(stages[0].get("trials"), 1) * _whole(stages[0].get("epochs"), 1)
+        if body.get("budget_epochs") is not None and _whole(body["budget_epochs"], 0) < first:
+            body["budget_epochs"] = first  # a whole float (552.0) is an integer to the schema
     return body
 
 
