@@ -81,7 +81,9 @@ def local_worker_loop(
 ) -> None:
     """Claim and run queued trials (of one search, or any) straight from the database,
     then its queued ensemble builds; with `exit_when_done`, return once the search
-    ended and none of its ensembles is queued or being built."""
+    ended and none of its ensembles is queued or being built. With nothing queued
+    while this worker's own advance (worker.trial._Advancer) runs, it looks again as
+    soon as that advance is done rather than after `idle_sleep_s`."""
     settings = get_settings()
     context = _connect_context(settings)
     _stop_on_signals(context)
@@ -90,6 +92,9 @@ def local_worker_loop(
     try:
         while not context.stopping.is_set():
             if _run_one_queued(context, search_id):
+                continue
+            if context.advancer is not None and not context.advancer.wait_idle(0):
+                context.advancer.wait_idle(idle_sleep_s)  # its advance queues trials: look again
                 continue
             ensemble_ids = storage.queued_ensemble_ids(search_id)
             if ensemble_ids:
