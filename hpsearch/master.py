@@ -31,12 +31,10 @@ the API process (cluster mode). A parsed spec is cached per process.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from types import FrameType
 from typing import Any
 
 from hpsearch.db import Storage, open_storage
@@ -49,7 +47,7 @@ from hpsearch.db.records import (
 )
 from hpsearch.errors import HpsearchError
 from hpsearch.executors import CLAIM_GRACE_S, Executor, make_executor
-from hpsearch.logs import log_event
+from hpsearch.logs import log_event, stop_on_signals
 from hpsearch.search import (
     FinishSearch,
     PromoteTrial,
@@ -329,23 +327,6 @@ def master_tick(
     return len(searches)
 
 
-def _stop_on_signals(stopping: threading.Event) -> None:
-    """SIGTERM / SIGINT set `stopping`: the tick in progress ends, then the loop.
-
-    Needed in a container, where the master is PID 1: the kernel ignores a
-    signal PID 1 has no handler for, so without one `docker stop` waits out its
-    grace period and then SIGKILLs the master.
-    """
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        log_event("master", "master.stopping", signal=signal.Signals(signum).name)
-        stopping.set()
-
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, request_stop)
-
-
 def run_master_loop(tick_s: float = 1.0, settings: Settings | None = None) -> None:
     """`hpsearch master`: `master_tick` every `tick_s` seconds, until SIGTERM or SIGINT.
 
@@ -356,7 +337,7 @@ def run_master_loop(tick_s: float = 1.0, settings: Settings | None = None) -> No
     storage = open_storage(settings.resolved_database_url)
     executor = make_executor(settings.redis_url)
     stopping = threading.Event()
-    _stop_on_signals(stopping)
+    stop_on_signals(stopping, "master")
     log_event("master", "master.started", tick_s=tick_s, database=storage.url)
     while not stopping.is_set():
         try:

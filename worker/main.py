@@ -13,15 +13,13 @@ at once, then the worker deregisters (`worker.stopped`).
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Any, TypeVar
 
 from hpsearch.errors import HpsearchError
 from hpsearch.executors import QUEUE_NAME
-from hpsearch.logs import configure_logging, log_event
+from hpsearch.logs import configure_logging, log_event, stop_on_signals
 from hpsearch.settings import Settings, get_settings
 from worker import context as worker_context
 from worker.ensembles import run_ensemble_builds
@@ -64,18 +62,6 @@ def _connect_context(settings: Settings) -> worker_context.WorkerContext:
     return context
 
 
-def _stop_on_signals(context: worker_context.WorkerContext) -> None:
-    """SIGTERM / SIGINT set `context.stopping` (the loop ends, the trial is handed back)."""
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        log_event("worker", "worker.stopping", worker_id=context.worker_id,
-                  signal=signal.Signals(signum).name)  # fmt: skip
-        context.stopping.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, request_stop)
-
-
 def local_worker_loop(
     search_id: int | None = None, idle_sleep_s: float = 0.05, exit_when_done: bool = True
 ) -> None:
@@ -86,7 +72,7 @@ def local_worker_loop(
     soon as that advance is done rather than after `idle_sleep_s`."""
     settings = get_settings()
     context = _connect_context(settings)
-    _stop_on_signals(context)
+    stop_on_signals(context.stopping, "worker", worker_id=context.worker_id)
     storage = context.storage
     reason = "stopped"
     try:

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from types import FrameType
 from typing import IO, Any
 
 from hpsearch.logs.redact import RedactCredentials
@@ -37,6 +40,7 @@ __all__ = [
     "add_log_filter",
     "configure_logging",
     "log_event",
+    "stop_on_signals",
 ]
 
 LOG_FORMATS = ("kv", "json")
@@ -155,3 +159,18 @@ def add_log_filter(log_filter: logging.Filter) -> None:
     handlers = [h for h in logging.getLogger().handlers if h.get_name() == _HANDLER_NAME]
     handler = handlers[0] if handlers else configure_logging()
     handler.addFilter(log_filter)
+
+
+def stop_on_signals(stopping: threading.Event, logger: str, **fields: Any) -> None:
+    """SIGTERM / SIGINT log `<logger>.stopping` and set `stopping` (main thread only:
+    Python handles signals there). A process that must stop on SIGTERM needs this
+    in a container, where it is PID 1: the kernel ignores a signal PID 1 has no
+    handler for, so `docker stop` would wait out its grace period and SIGKILL it."""
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log_event(logger, f"{logger}.stopping", **fields, signal=signal.Signals(signum).name)
+        stopping.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, request_stop)
