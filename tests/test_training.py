@@ -124,6 +124,22 @@ def test_the_next_epoch_trains_while_an_epochs_checkpoint_and_callback_run(
     assert calls == [(1, True), (2, True), (3, True)]  # in order, each after its file, all done
 
 
+def test_one_writer_thread_serves_every_epoch_of_a_run_and_ends_with_it(tmp_path: Path) -> None:
+    config = fast_sgd_config(epochs=4, optimizer={"rule": "adam", "learning_rate": 1e-2})
+    storage = FileSystemCheckpointStorage(tmp_path / "checkpoints")
+    writers: list[threading.Thread] = []
+
+    def on_epoch(record: dict[str, Any], path: str | None) -> None:
+        writers.append(threading.current_thread())
+
+    before = set(threading.enumerate())
+    run_training(config, prepare(config, tmp_path), target=CheckpointTarget(storage, "run"),
+                 on_epoch=on_epoch)  # fmt: skip
+    assert len(writers) == 4 and len(set(writers)) == 1
+    assert writers[0] is not threading.main_thread() and writers[0].name == "epoch-writer"
+    assert not writers[0].is_alive() and set(threading.enumerate()) <= before
+
+
 def test_a_failing_epoch_callback_stops_training_and_raises_from_run_training(
     tmp_path: Path,
 ) -> None:
