@@ -28,7 +28,9 @@ Rules, in the order they are applied:
    (stage, index).
 3. New samples, lowest stage first, in index order: params and training seed
    are functions of (seed, stage, index) only (`sample_params`, `train_seed`),
-   or the grid point of that index with `sampler = "grid"`. In synchronous
+   or the grid point of that index with `sampler = "grid"`; in their stage's
+   space, or for an automatic plan (all new samples at rung 0) in
+   `automatic_space` of the spaces decided when drawn. In synchronous
    hand-written stages a sample that diverged or failed is replaced by the
    stage's next index (at most the stage's count of samples again; never on a
    grid), so the epochs it did not train are spent again on a result of its
@@ -445,41 +447,37 @@ def _draw(plan: _Plan, space: SearchSpace, stage: int, index: int) -> dict[str, 
 
 
 def _automatic_samples(plan: _Plan) -> list[SampleTrial]:
-    """New trials of the automatic plan (asynchronous Hyperband, see `plan`).
+    """New trials of the automatic plan (asynchronous successive halving, see `plan`).
 
-    Each starts at the decided rung whose fresh trials are furthest below that
-    rung's share of fresh epochs (`AutoPlan.fresh_shares`; ties: the lowest
-    rung), among those the budget pays for together with the promotions the
-    trial may earn; rung 0 draws in the spec's space, rung k >= 1 in its space
-    refined from rung k - 1.
+    Every new trial starts at rung 0, while the budget pays for it together
+    with the promotions it may earn. Even indexes draw in the spec's space;
+    odd indexes in the space of the highest rung decided so far, refined from
+    the first results of the rung below it (`automatic_space`): the coarse to
+    fine of the notes, later samples narrower and learned from longer-trained
+    results, with half of them still exploring the whole space.
     """
     auto = plan.spec.auto_plan
     assert auto is not None
-    shares = auto.fresh_shares()
     actions = []
-    while plan.free > 0:
-        ranked = sorted(
-            (plan.fresh[stage] * auto.rungs[stage].epochs / shares[stage], stage)
-            for stage in plan.spaces
-        )
-        affordable = [
-            stage
-            for _, stage in ranked
-            if plan.budget_left >= auto.rungs[stage].epochs + _reserved(plan, stage)
-            and len(plan.used[stage]) < plan.spec.plan[stage].trials
-        ]
-        if not affordable:
-            break
-        stage = affordable[0]
-        index = min(set(range(len(plan.used[stage]) + 1)) - plan.used[stage])
-        params = _draw(plan, plan.spaces[stage], stage, index)
-        epochs = auto.rungs[stage].epochs
-        actions.append(
-            SampleTrial(stage, index, params, train_seed(plan.spec.seed, stage, index), epochs)
-        )
-        plan.take(stage, index, epochs)
-        plan.fresh[stage] += 1
+    epochs = auto.rungs[0].epochs
+    while (
+        plan.free > 0
+        and plan.budget_left >= epochs + _reserved(plan, 0)
+        and len(plan.used[0]) < plan.spec.plan[0].trials
+    ):
+        index = min(set(range(len(plan.used[0]) + 1)) - plan.used[0])
+        params = _draw(plan, automatic_space(plan.spaces, index), 0, index)
+        actions.append(SampleTrial(0, index, params, train_seed(plan.spec.seed, 0, index), epochs))
+        plan.take(0, index, epochs)
+        plan.fresh[0] += 1
     return actions
+
+
+def automatic_space(spaces: Mapping[int, SearchSpace], index: int) -> SearchSpace:
+    """The space new trial `index` of an automatic plan draws in, from the rungs' spaces
+    decided when it is drawn: the spec's (rung 0's) for even indexes, the highest
+    rung's for odd ones."""
+    return spaces[0] if index % 2 == 0 else spaces[max(spaces)]
 
 
 def _reserved(plan: _Plan, stage: int) -> int:

@@ -25,7 +25,7 @@ from hpsearch.search import (
     parse_search_spec,
 )
 from hpsearch.search.plan import bracket_cost
-from hpsearch.search.scheduler import IN_FLIGHT
+from hpsearch.search.scheduler import IN_FLIGHT, automatic_space
 
 
 def auto_spec(budget: int | None, **changes: Any) -> SearchSpec:
@@ -143,14 +143,17 @@ def test_the_top_rung_is_reached_with_workers_in_parallel() -> None:
         assert trials[next(k for k, t in trials.items() if t.trial_id == finish.best_trial_id)]
 
 
-def test_trials_started_above_rung_0_are_drawn_in_the_refined_spaces() -> None:
+def test_new_trials_start_at_rung_0_and_half_of_them_draw_in_the_narrowest_space() -> None:
     spec = auto_spec(300, concurrency=2)
     spaces: dict[int, Any] = {}
     trials, _ = run_search(spec, 3, spaces=spaces)
-    fresh = [t for t in trials.values() if t.stage > 0 and t.parent_trial_id is None]
-    assert {t.stage for t in fresh} >= {1, 2}
-    assert all(spaces[t.stage].contains(t.params) for t in fresh)
-    assert all(spaces[0].contains(t.params) for t in trials.values() if t.stage == 0)
+    fresh = [t for t in trials.values() if t.parent_trial_id is None]
+    assert {t.stage for t in fresh} == {0} and len(spaces) >= 3
+    assert all(spaces[0].contains(t.params) for t in fresh if t.index % 2 == 0)
+    # rung 1's space is decided once rung 0's first ceil(81 / 3) = 27 trials have
+    # finished; every odd index drawn later lies in a refined space
+    late = [t for t in fresh if t.index % 2 == 1 and t.index > 27 + spec.concurrency]
+    assert late and all(any(spaces[k].contains(t.params) for k in spaces if k > 0) for t in late)
     width = [
         math.log10(space["optimizer.learning_rate"].distribution.high)
         - math.log10(space["optimizer.learning_rate"].distribution.low)
@@ -159,11 +162,10 @@ def test_trials_started_above_rung_0_are_drawn_in_the_refined_spaces() -> None:
     assert width[1] < 0.75 * width[0]
 
 
-def test_fresh_shares_give_every_bracket_an_equal_budget() -> None:
-    plan = automatic_plan(300, 3.0)
-    shares = plan.fresh_shares()
-    assert math.isclose(sum(shares), 1.0) and shares == sorted(shares)
-    assert math.isclose(shares[-1] / shares[0], 81 / 81 * (1 + 4 * 2 / 3))
+def test_the_space_of_a_new_trial_alternates_between_the_spec_and_the_highest_rung() -> None:
+    spaces = {0: "spec", 1: "rung 1", 2: "rung 2"}
+    assert [automatic_space(spaces, i) for i in range(4)] == ["spec", "rung 2", "spec", "rung 2"]
+    assert automatic_space({0: "spec"}, 1) == "spec"  # nothing refined yet
 
 
 def test_a_budget_below_one_smallest_trial_is_refused() -> None:
