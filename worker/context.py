@@ -35,6 +35,8 @@ class WorkerContext:
     worker_id: str
     # search id -> (queue depth under which a finished trial advances, when read)
     queue_thresholds: dict[int, tuple[int, float]] = field(default_factory=dict)
+    # (keep_best, keep_last) of each search's checkpoints: its stored spec never changes
+    keep_policies: dict[int, tuple[int, int]] = field(default_factory=dict)
     advancer: Any = None  # worker.trial._Advancer, started on the first finished trial
     beat: WorkerBeat | None = None  # the heartbeat thread of this process
     # Set when the worker is asked to stop (SIGTERM): its trial is handed back at once.

@@ -229,11 +229,14 @@ def _train(
 
 
 def _keeper_of(context: WorkerContext, search_id: int) -> CheckpointKeeper:
-    """An empty keeper with the search spec's keep-policy (best k + last m)."""
-    spec = search_spec(context.storage, search_id)
-    policy = spec.checkpoints
-    last = policy.last_to_keep(spec.ensembles)
-    return CheckpointKeeper(keep_best=policy.keep_best, keep_last=last)
+    """An empty keeper with the search spec's keep-policy (best k + last m), read once
+    per search and process (a database read and a spec per trial otherwise)."""
+    policy = context.keep_policies.get(search_id)
+    if policy is None:
+        spec = search_spec(context.storage, search_id)
+        policy = (spec.checkpoints.keep_best, spec.checkpoints.last_to_keep(spec.ensembles))
+        context.keep_policies[search_id] = policy
+    return CheckpointKeeper(keep_best=policy[0], keep_last=policy[1])
 
 
 class _EpochSink:
