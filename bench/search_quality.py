@@ -18,9 +18,8 @@ Methods run in this process, one trial at a time:
   (`build_model`, `train`) as the objective, validation accuracy reported
   epoch by epoch, stopped when the budget is spent.
 
-hpsearch's trials run `concurrency` at a time, the first started finishing
-first, in the order workers take them (`queued_trial_ids`): the highest stage
-first, then the oldest. A method the
+hpsearch's trials are run in the order the scheduler queues them, `concurrency`
+at a time (the first queued finishes first), as workers would. A method the
 search core cannot run yet (no automatic plan, no tpe sampler) prints why.
 `--service` adds the run through the real service (see search_quality_service.py).
 
@@ -195,7 +194,7 @@ def train_trial(
 
 
 def run_hpsearch(spec: SearchSpec, data: PreparedData, scorer: Scorer) -> None:
-    """Drive `next_actions` like the master, training queued trials as workers take them."""
+    """Drive `next_actions` like the master, training queued trials oldest first."""
     trials: dict[tuple[int, int], TrialView] = {}
     spaces: dict[int, Any] = {}
     results: dict[int, TrainResult] = {}
@@ -217,7 +216,7 @@ def run_hpsearch(spec: SearchSpec, data: PreparedData, scorer: Scorer) -> None:
                 raise TypeError(f"the bench does not know the action {action!r}")
         if not queue:
             raise RuntimeError("the scheduler queued nothing and did not finish")
-        action = queue.pop(max(range(len(queue)), key=lambda i: (queue[i].stage, -i)))
+        action = queue.pop(0)
         view = trials[(action.stage, action.index)]
         config = trial_config(spec, dict(action.params), action.train_seed, action.epochs)
         parent = view.parent_trial_id

@@ -157,17 +157,14 @@ class TrialQueries(StoreBase):
         """Ids of queued trials of running searches in the order they should run.
 
         Retries first (trials that already ran: requeued after a failure, a
-        dead worker or a hand-back), then the others; in each, the higher
-        stage first (a promotion, or a rung's fresh trial, before the short
-        trials queued ahead of it: the longest-trained candidates of a search
-        are the ones its user waits for), then the oldest.
+        dead worker or a hand-back), then the others; oldest first in each.
         """
         fresh = and_(TrialRow.attempts == 0, TrialRow.last_epoch.is_(None))
         query = (
             select(TrialRow.id)
             .join(SearchRow, SearchRow.id == TrialRow.search_id)
             .where(TrialRow.status == "queued", SearchRow.status == "running")
-            .order_by(fresh, TrialRow.stage.desc(), TrialRow.id)
+            .order_by(fresh, TrialRow.id)
         )
         if search_id is not None:
             query = query.where(TrialRow.search_id == search_id)

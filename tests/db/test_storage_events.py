@@ -78,16 +78,6 @@ def test_retries_come_first_in_the_queue(storage: Storage) -> None:
     assert storage.queued_trial_ids() == [third, first, second]
 
 
-def test_higher_stages_come_before_older_trials_of_lower_stages(storage: Storage) -> None:
-    search = storage.create_search("s", {}, seed=0)
-    rung0 = [t.id for t in storage.add_trials(search.id, new_trials(2))]
-    (rung2,) = (t.id for t in storage.add_trials(search.id, new_trials(1, stage=2)))
-    (rung1,) = (t.id for t in storage.add_trials(search.id, new_trials(1, stage=1)))
-    storage.claim_trial(rung0[1], "w")
-    storage.finish_trial(rung0[1], "w", "failed", "flaky", failure_kind="infrastructure")
-    assert storage.queued_trial_ids() == [rung0[1], rung2, rung1, rung0[0]]
-
-
 def test_cancels_and_manual_requeues_are_events(storage: Storage) -> None:
     search = storage.create_search("s", {}, seed=0)
     queued, running = (t.id for t in storage.add_trials(search.id, new_trials(2)))
