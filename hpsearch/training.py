@@ -175,17 +175,13 @@ class _EpochWriter:
     ) -> None:
         self._write, self._stop_requested = write, stop_requested
         self._thread: threading.Thread | None = None
-        self._epochs: queue.SimpleQueue[tuple[dict[str, Any], TrainState] | None] = (
-            queue.SimpleQueue()
-        )
-        self._idle = threading.Event()  # no epoch in hand
-        self._idle.set()
+        self._epochs: queue.Queue[tuple[dict[str, Any], TrainState] | None] = queue.Queue()
         self._error: BaseException | None = None
         self.skipped: int | None = None  # the first epoch not written, after a stop request
         self.halted = False
 
     def submit(self, record: dict[str, Any], state: TrainState) -> None:
-        self._idle.wait()
+        self._epochs.join()  # the previous epoch is written
         self.raise_failure()
         if self.halted or self._stop_requested():
             self.skipped = self.skipped or int(record["epoch"])
@@ -194,22 +190,24 @@ class _EpochWriter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name="epoch-writer", daemon=True)
             self._thread.start()
-        self._idle.clear()
         self._epochs.put((record, state))
 
     def _serve(self) -> None:
-        while (epoch := self._epochs.get()) is not None:
+        while True:
+            epoch = self._epochs.get()
             try:
+                if epoch is None:  # from `join`
+                    return
                 self._write(*epoch)
             except BaseException as error:  # handed to the training thread
                 self._error = error
                 self.halted = True
             finally:
-                self._idle.set()
+                self._epochs.task_done()
 
     def join(self) -> None:
         """Wait for the epoch in hand, then end the thread."""
-        self._idle.wait()
+        self._epochs.join()
         if self._thread is not None:
             self._epochs.put(None)
             self._thread.join()
